@@ -1,0 +1,245 @@
+/**
+ * The console's REST client for /api/v1. Session cookie auth: every non-GET request carries
+ * the CSRF token from the login response (or GET /auth/session) as X-CSRF-Token.
+ */
+import { isErrorCode } from '@parley/protocol';
+import type {
+  ApiErrorBody,
+  ApiToken,
+  App,
+  AuditList,
+  AuditQuery,
+  CallApp,
+  CallAppList,
+  CreatedToken,
+  CreateTokenRequest,
+  AddMemberRequest,
+  ErrorCode,
+  FeatureConfig,
+  FeatureConfigResponse,
+  KeyInfo,
+  Member,
+  RevealedKey,
+  Role,
+  Session,
+  WorkspaceSummary,
+} from '@parley/protocol';
+
+const base = '/api/v1';
+
+/** An error answer of the API, or `NETWORK` when the server could not be reached. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode | 'NETWORK';
+  readonly field: string | undefined;
+  readonly reason: string | undefined;
+  /** Seconds, from the Retry-After header of a 429. */
+  readonly retryAfter: number | undefined;
+
+  constructor(
+    status: number,
+    code: ErrorCode | 'NETWORK',
+    message: string,
+    extra: { field?: string | undefined; reason?: string | undefined; retryAfter?: number | undefined } = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.field = extra.field;
+    this.reason = extra.reason;
+    this.retryAfter = extra.retryAfter;
+  }
+}
+
+export function isApiError(error: unknown, code?: ErrorCode): error is ApiError {
+  return error instanceof ApiError && (code === undefined || error.code === code);
+}
+
+let csrfToken: string | null = null;
+let unauthenticatedHandler: (() => void) | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+/** Called when an API call answers 401 UNAUTHENTICATED (the session expired or was revoked). */
+export function onUnauthenticated(handler: (() => void) | null): void {
+  unauthenticatedHandler = handler;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+type Query = Record<string, string | number | undefined | null>;
+
+function withQuery(path: string, query?: Query): string {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
+  }
+  const text = params.toString();
+  return text === '' ? path : `${path}?${text}`;
+}
+
+async function toApiError(response: Response): Promise<ApiError> {
+  let body: Partial<ApiErrorBody> | null = null;
+  try {
+    body = (await response.json()) as Partial<ApiErrorBody>;
+  } catch {
+    body = null;
+  }
+  const retryHeader = response.headers.get('Retry-After');
+  const retryAfter = retryHeader !== null && /^\d+$/.test(retryHeader) ? Number(retryHeader) : undefined;
+  const code: ErrorCode = isErrorCode(body?.code)
+    ? body.code
+    : response.status === 401
+      ? 'UNAUTHENTICATED'
+      : response.status === 403
+        ? 'FORBIDDEN'
+        : response.status === 404
+          ? 'ROUTE_NOT_FOUND'
+          : response.status === 503
+            ? 'NOT_READY'
+            : response.status >= 500
+              ? 'INTERNAL'
+              : 'BAD_REQUEST';
+  return new ApiError(response.status, code, body?.message ?? response.statusText, {
+    field: typeof body?.field === 'string' ? body.field : undefined,
+    reason: typeof body?.reason === 'string' ? body.reason : undefined,
+    retryAfter,
+  });
+}
+
+async function send(method: Method, url: string, body: unknown): Promise<Response> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && csrfToken !== null) headers['X-CSRF-Token'] = csrfToken;
+  try {
+    return await fetch(base + url, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new ApiError(0, 'NETWORK', error instanceof Error ? error.message : 'network error');
+  }
+}
+
+async function request<T>(method: Method, url: string, body?: unknown): Promise<T> {
+  let response = await send(method, url, body);
+  if (!response.ok) {
+    let error = await toApiError(response);
+    // A stale CSRF token (e.g. the server restarted): fetch the current one and try once more.
+    if (error.code === 'CSRF_TOKEN_INVALID' && method !== 'GET') {
+      const session = await send('GET', '/auth/session', undefined);
+      if (session.ok) {
+        setCsrfToken(((await session.json()) as Session).csrfToken);
+        response = await send(method, url, body);
+        if (response.ok) return parse<T>(response);
+        error = await toApiError(response);
+      }
+    }
+    if (error.code === 'UNAUTHENTICATED' && !url.startsWith('/auth/')) unauthenticatedHandler?.();
+    throw error;
+  }
+  return parse<T>(response);
+}
+
+async function parse<T>(response: Response): Promise<T> {
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  return (text === '' ? undefined : JSON.parse(text)) as T;
+}
+
+const enc = encodeURIComponent;
+const ws = (workspaceId: string): string => `/workspaces/${enc(workspaceId)}`;
+const app = (workspaceId: string, appId: string): string => `${ws(workspaceId)}/apps/${enc(appId)}`;
+const callApp = (workspaceId: string, appId: string, bizName: string): string =>
+  `${app(workspaceId, appId)}/call-apps/${enc(bizName)}`;
+
+export interface Items<T> {
+  items: T[];
+}
+
+export const api = {
+  // auth
+  login: (email: string, password: string) => request<Session>('POST', '/auth/login', { email, password }),
+  logout: () => request<void>('POST', '/auth/logout'),
+  session: () => request<Session>('GET', '/auth/session'),
+
+  // workspaces and apps
+  listWorkspaces: () => request<Items<WorkspaceSummary>>('GET', '/workspaces'),
+  createWorkspace: (body: { workspaceId?: string; name: string }) =>
+    request<WorkspaceSummary>('POST', '/workspaces', body),
+  listApps: (workspaceId: string) => request<Items<App>>('GET', `${ws(workspaceId)}/apps`),
+  createApp: (workspaceId: string, body: { appId?: string; name: string }) =>
+    request<App>('POST', `${ws(workspaceId)}/apps`, body),
+  renameApp: (workspaceId: string, appId: string, name: string) =>
+    request<App>('PATCH', app(workspaceId, appId), { name }),
+  deleteApp: (workspaceId: string, appId: string) => request<void>('DELETE', app(workspaceId, appId)),
+
+  // call applications
+  listCallApps: (
+    workspaceId: string,
+    appId: string,
+    query: { search?: string; page: number; pageSize: number },
+  ) => request<CallAppList>('GET', withQuery(`${app(workspaceId, appId)}/call-apps`, query)),
+  createCallApp: (workspaceId: string, appId: string, name: string) =>
+    request<CallApp>('POST', `${app(workspaceId, appId)}/call-apps`, { name }),
+  getCallApp: (workspaceId: string, appId: string, bizName: string) =>
+    request<CallApp>('GET', callApp(workspaceId, appId, bizName)),
+  renameCallApp: (workspaceId: string, appId: string, bizName: string, name: string) =>
+    request<CallApp>('PATCH', callApp(workspaceId, appId, bizName), { name }),
+  deleteCallApp: (workspaceId: string, appId: string, bizName: string) =>
+    request<void>('DELETE', callApp(workspaceId, appId, bizName)),
+
+  // feature configuration
+  getConfig: (workspaceId: string, appId: string, bizName: string) =>
+    request<FeatureConfigResponse>('GET', `${callApp(workspaceId, appId, bizName)}/config`),
+  saveConfig: (workspaceId: string, appId: string, bizName: string, config: FeatureConfig, version: number) =>
+    request<FeatureConfigResponse>('PUT', `${callApp(workspaceId, appId, bizName)}/config`, {
+      config,
+      version,
+    }),
+
+  // keys
+  listKeys: (workspaceId: string, appId: string, bizName: string) =>
+    request<Items<KeyInfo>>('GET', `${callApp(workspaceId, appId, bizName)}/keys`),
+  revealKey: (workspaceId: string, appId: string, bizName: string, password: string) =>
+    request<RevealedKey>('POST', `${callApp(workspaceId, appId, bizName)}/keys/reveal`, { password }),
+  rotateKey: (workspaceId: string, appId: string, bizName: string, graceHours?: number) =>
+    request<Items<KeyInfo>>(
+      'POST',
+      `${callApp(workspaceId, appId, bizName)}/keys/rotate`,
+      graceHours === undefined ? {} : { graceHours },
+    ),
+  retireKey: (workspaceId: string, appId: string, bizName: string, keyId: string) =>
+    request<Items<KeyInfo>>('POST', `${callApp(workspaceId, appId, bizName)}/keys/${enc(keyId)}/retire`),
+
+  // members
+  listMembers: (workspaceId: string) => request<Items<Member>>('GET', `${ws(workspaceId)}/members`),
+  addMember: (workspaceId: string, body: AddMemberRequest) =>
+    request<Member>('POST', `${ws(workspaceId)}/members`, body),
+  changeRole: (workspaceId: string, userId: string, role: Role) =>
+    request<Member>('PATCH', `${ws(workspaceId)}/members/${enc(userId)}`, { role }),
+  removeMember: (workspaceId: string, userId: string) =>
+    request<void>('DELETE', `${ws(workspaceId)}/members/${enc(userId)}`),
+
+  // API tokens
+  listTokens: (workspaceId: string) => request<Items<ApiToken>>('GET', `${ws(workspaceId)}/tokens`),
+  createToken: (workspaceId: string, body: CreateTokenRequest) =>
+    request<CreatedToken>('POST', `${ws(workspaceId)}/tokens`, body),
+  revokeToken: (workspaceId: string, tokenId: string) =>
+    request<void>('DELETE', `${ws(workspaceId)}/tokens/${enc(tokenId)}`),
+
+  // audit log
+  listAudit: (workspaceId: string, query: AuditQuery) =>
+    request<AuditList>('GET', withQuery(`${ws(workspaceId)}/audit`, { ...query })),
+};
+
+/** Links served by the Parley server outside the SPA. */
+export const links = {
+  apiDocs: '/api/v1/docs',
+  signingDocs: '/docs/signing',
+};

@@ -1,0 +1,73 @@
+/**
+ * Turning API errors and shared field issues into localized text. Field messages come from the
+ * same validators the server uses (@parley/protocol), keyed by their machine-readable reason.
+ */
+import type { FieldIssue } from '@parley/protocol';
+import { ApiError, isApiError } from './api';
+import { isMessageKey, type Translate } from './i18n';
+
+const idFields = new Set(['workspaceId', 'appId']);
+
+/** Localized text for a field issue (from a validator, or a server 400 with `field` and `reason`). */
+export function fieldIssueText(
+  t: Translate,
+  issue: { field: string; reason?: string; message: string },
+): string {
+  const reason = issue.reason ?? '';
+  const field = lastSegment(issue.field);
+  const key =
+    reason === 'BAD_CHARACTERS' && idFields.has(field) ? 'reason.BAD_CHARACTERS_ID' : `reason.${reason}`;
+  if (!isMessageKey(key)) return issue.message;
+  // The shared validators put the offending value in quotes and the limit as the only number.
+  const value = /"([^"]*)"/.exec(issue.message)?.[1] ?? '';
+  const max = /(\d+)/.exec(issue.message)?.[1] ?? '';
+  return t(key, { value, max });
+}
+
+export function fieldIssueFromError(error: unknown): (FieldIssue & { field: string }) | null {
+  if (!(error instanceof ApiError) || error.field === undefined) return null;
+  return {
+    field: lastSegment(error.field),
+    reason: (error.reason ?? '') as FieldIssue['reason'],
+    message: error.message,
+  };
+}
+
+/** `config.proxyAddress` and `/config/proxyAddress` both name the form field `proxyAddress`. */
+export function lastSegment(field: string): string {
+  const parts = field.split(/[./]/).filter((p) => p !== '');
+  return parts[parts.length - 1] ?? field;
+}
+
+export function formatDuration(t: Translate, seconds: number): string {
+  return seconds < 120
+    ? t('common.seconds', { n: seconds })
+    : t('common.minutes', { n: Math.ceil(seconds / 60) });
+}
+
+/** A message for any error thrown by an API call. */
+export function errorText(t: Translate, error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.code === 'NETWORK') return t('common.networkError');
+    if (error.code === 'LOGIN_RATE_LIMITED' && error.retryAfter !== undefined) {
+      return t('login.rateLimited', { time: formatDuration(t, error.retryAfter) });
+    }
+    if (error.code === 'VALIDATION_FAILED' && error.field !== undefined) {
+      return `${t('err.VALIDATION_FAILED')} ${lastSegment(error.field)}: ${fieldIssueText(t, {
+        field: error.field,
+        reason: error.reason,
+        message: error.message,
+      })}`;
+    }
+    return t(`err.${error.code}`);
+  }
+  return t('common.unexpected', { code: error instanceof Error ? error.message : String(error) });
+}
+
+export function isNotFound(error: unknown): boolean {
+  return (
+    isApiError(error, 'CALL_APP_NOT_FOUND') ||
+    isApiError(error, 'APP_NOT_FOUND') ||
+    isApiError(error, 'WORKSPACE_NOT_FOUND')
+  );
+}

@@ -1,0 +1,359 @@
+/** 功能配置: a call application's feature configuration, read-only until 编辑 Edit. */
+import { useCallback, useEffect, useState } from 'react';
+import type { ReactNode } from 'react';
+import {
+  Alert,
+  App as AntApp,
+  Breadcrumb,
+  Button,
+  Card,
+  Form,
+  Input,
+  Result,
+  Space,
+  Spin,
+  Switch,
+  Tag,
+  Typography,
+} from 'antd';
+import { EditOutlined, SaveOutlined } from '@ant-design/icons';
+import { validateFeatureConfig } from '@parley/protocol';
+import type { App, CallApp, FeatureConfig, FeatureConfigResponse } from '@parley/protocol';
+import { api, isApiError } from '../api';
+import { useT } from '../i18n';
+import { errorText, fieldIssueFromError, fieldIssueText, isNotFound } from '../errors';
+import { Link } from '../router';
+import { paths } from '../routes';
+import { useWorkspace } from '../session';
+import { formatTime } from '../util';
+import { LoadError, PageHeader } from '../components';
+import { KeysCard } from './Keys';
+
+const fieldNames = [
+  'autoRecord',
+  'recordingCallbackUrl',
+  'roomCallbackUrl',
+  'proxyAddress',
+  'proxyEgressIps',
+] as const satisfies readonly (keyof FeatureConfig)[];
+
+type FieldName = (typeof fieldNames)[number];
+
+function isFieldName(value: string): value is FieldName {
+  return (fieldNames as readonly string[]).includes(value);
+}
+
+export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNode {
+  const t = useT();
+  const ws = useWorkspace();
+  const { message } = AntApp.useApp();
+  const { app, bizName } = props;
+  const [form] = Form.useForm<FeatureConfig>();
+  const [callApp, setCallApp] = useState<CallApp | null>(null);
+  const [saved, setSaved] = useState<FeatureConfigResponse | null>(null);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  const [editing, setEditing] = useState(false);
+  const [saving, setSaving] = useState(false);
+  const [conflict, setConflict] = useState(false);
+  const [reloading, setReloading] = useState(false);
+
+  const clearErrors = useCallback(() => {
+    form.setFields(fieldNames.map((name) => ({ name, errors: [] })));
+  }, [form]);
+
+  const show = useCallback(
+    (response: FeatureConfigResponse) => {
+      setSaved(response);
+      form.setFieldsValue(response.config);
+      clearErrors();
+    },
+    [form, clearErrors],
+  );
+
+  const load = useCallback(async () => {
+    setLoadError(null);
+    try {
+      const [loadedCallApp, config] = await Promise.all([
+        api.getCallApp(ws.workspaceId, app.appId, bizName),
+        api.getConfig(ws.workspaceId, app.appId, bizName),
+      ]);
+      setCallApp(loadedCallApp);
+      show(config);
+    } catch (error) {
+      setLoadError(error);
+    }
+  }, [ws.workspaceId, app.appId, bizName, show]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const edit = (): void => {
+    setConflict(false);
+    setEditing(true);
+  };
+
+  const cancel = (): void => {
+    if (saved) show(saved);
+    setConflict(false);
+    setEditing(false);
+  };
+
+  const save = async (): Promise<void> => {
+    if (!saved) return;
+    const input = form.getFieldsValue(fieldNames) as FeatureConfig;
+    const { issues, value } = validateFeatureConfig({
+      autoRecord: Boolean(input.autoRecord),
+      recordingCallbackUrl: input.recordingCallbackUrl ?? '',
+      roomCallbackUrl: input.roomCallbackUrl ?? '',
+      proxyAddress: input.proxyAddress ?? '',
+      proxyEgressIps: input.proxyEgressIps ?? '',
+    });
+    clearErrors();
+    if (issues.length > 0) {
+      form.setFields(
+        issues
+          .filter((i) => isFieldName(i.field))
+          .map((i) => ({ name: i.field, errors: [fieldIssueText(t, i)] })),
+      );
+      void message.error(t('config.fixErrors'));
+      return;
+    }
+    setSaving(true);
+    try {
+      const response = await api.saveConfig(ws.workspaceId, app.appId, bizName, value, saved.version);
+      show(response);
+      setEditing(false);
+      setConflict(false);
+      setCallApp((c) => (c ? { ...c, autoRecord: response.config.autoRecord } : c));
+      void message.success(t('config.saved'));
+    } catch (error) {
+      const issue = fieldIssueFromError(error);
+      if (isApiError(error, 'VERSION_CONFLICT')) {
+        setConflict(true);
+      } else if (issue && isFieldName(issue.field)) {
+        form.setFields([{ name: issue.field, errors: [fieldIssueText(t, issue)] }]);
+        void message.error(t('config.fixErrors'));
+      } else {
+        void message.error(errorText(t, error));
+      }
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const reloadLatest = async (): Promise<void> => {
+    setReloading(true);
+    try {
+      show(await api.getConfig(ws.workspaceId, app.appId, bizName));
+      setConflict(false);
+      setEditing(false);
+    } catch (error) {
+      void message.error(errorText(t, error));
+    } finally {
+      setReloading(false);
+    }
+  };
+
+  const listPath = paths.callApps(ws.workspaceId, app.appId);
+  const breadcrumb = (
+    <Breadcrumb
+      className="page-breadcrumb"
+      items={[
+        { key: 'list', title: <Link to={listPath}>{t('callApps.title')}</Link> },
+        { key: 'app', title: callApp?.name ?? bizName },
+        { key: 'config', title: t('config.title') },
+      ]}
+    />
+  );
+
+  if (loadError) {
+    return (
+      <div>
+        {breadcrumb}
+        {isNotFound(loadError) ? (
+          <Result
+            status="404"
+            title="404"
+            subTitle={errorText(t, loadError)}
+            extra={<Link to={listPath}>{t('page.home')}</Link>}
+          />
+        ) : (
+          <LoadError error={loadError} onRetry={() => void load()} />
+        )}
+      </div>
+    );
+  }
+  if (!saved || !callApp) {
+    return (
+      <div>
+        {breadcrumb}
+        <Spin />
+      </div>
+    );
+  }
+
+  const placeholder = (example: string): string => (editing ? example : t('common.notSet'));
+
+  return (
+    <div>
+      {breadcrumb}
+      <PageHeader
+        title={
+          <Space size={12} wrap>
+            {t('config.title')}
+            <Tag className="mono title-tag">{callApp.name}</Tag>
+            <Typography.Text type="secondary" className="mono title-biz" copyable={{ text: callApp.bizName }}>
+              bizName: {callApp.bizName}
+            </Typography.Text>
+          </Space>
+        }
+        intro={
+          <>
+            {t('config.intro')}{' '}
+            <Typography.Text type="secondary" className="small">
+              {t('config.lastUpdated', { time: formatTime(saved.updatedAt) })}
+            </Typography.Text>
+          </>
+        }
+        extra={
+          ws.canEdit ? (
+            editing ? (
+              <>
+                <Button onClick={cancel} disabled={saving} data-testid="config-cancel">
+                  {t('config.cancel')}
+                </Button>
+                <Button
+                  type="primary"
+                  icon={<SaveOutlined />}
+                  loading={saving}
+                  onClick={() => void save()}
+                  data-testid="config-save"
+                >
+                  {t('config.save')}
+                </Button>
+              </>
+            ) : (
+              <Button type="primary" icon={<EditOutlined />} onClick={edit} data-testid="config-edit">
+                {t('config.edit')}
+              </Button>
+            )
+          ) : null
+        }
+      />
+      {conflict ? (
+        <Alert
+          type="error"
+          showIcon
+          className="section-alert"
+          data-testid="config-conflict"
+          title={t('config.conflictTitle')}
+          description={t('config.conflictBody')}
+          action={
+            <Button
+              danger
+              loading={reloading}
+              onClick={() => void reloadLatest()}
+              data-testid="config-reload"
+            >
+              {t('config.reloadLatest')}
+            </Button>
+          }
+        />
+      ) : null}
+      <Form<FeatureConfig>
+        form={form}
+        disabled={!editing}
+        layout="horizontal"
+        labelCol={{ flex: '200px' }}
+        labelWrap
+        wrapperCol={{ flex: 1 }}
+        className={editing ? 'config-form editing' : 'config-form'}
+        data-testid="config-form"
+        onFinish={() => void save()}
+      >
+        <Card title={t('config.section.recording')} className="section-card">
+          <Form.Item
+            name="autoRecord"
+            label={t('config.autoRecord')}
+            valuePropName="checked"
+            extra={t('config.autoRecordHelp')}
+          >
+            <Switch
+              checkedChildren={t('config.on')}
+              unCheckedChildren={t('config.off')}
+              data-testid="field-autoRecord"
+            />
+          </Form.Item>
+          <Form.Item label=" " colon={false}>
+            <Alert type="info" showIcon title={t('config.autoRecordDefault')} className="inline-alert" />
+          </Form.Item>
+          <Form.Item
+            name="recordingCallbackUrl"
+            label={t('config.recordingCallbackUrl')}
+            extra={t('config.recordingCallbackHelp')}
+          >
+            <Input
+              placeholder={placeholder(t('config.urlPlaceholder'))}
+              autoComplete="off"
+              data-testid="field-recordingCallbackUrl"
+            />
+          </Form.Item>
+        </Card>
+        <Card title={t('config.section.room')} className="section-card">
+          <Form.Item
+            name="roomCallbackUrl"
+            label={t('config.roomCallbackUrl')}
+            extra={t('config.roomCallbackHelp')}
+          >
+            <Input
+              placeholder={placeholder(t('config.urlPlaceholder'))}
+              autoComplete="off"
+              data-testid="field-roomCallbackUrl"
+            />
+          </Form.Item>
+        </Card>
+        <Card title={t('config.section.proxy')} className="section-card">
+          <Typography.Paragraph type="secondary">{t('config.proxyIntro')}</Typography.Paragraph>
+          <Alert
+            type="warning"
+            showIcon
+            title={t('config.proxyWarning')}
+            className="section-alert"
+            data-testid="proxy-warning"
+          />
+          <Form.Item
+            name="proxyAddress"
+            label={t('config.proxyAddress')}
+            extra={t('config.proxyAddressHelp')}
+          >
+            <Input
+              placeholder={placeholder('example.aliyundoc.com')}
+              autoComplete="off"
+              data-testid="field-proxyAddress"
+            />
+          </Form.Item>
+          <Form.Item
+            name="proxyEgressIps"
+            label={t('config.proxyEgressIps')}
+            extra={t('config.proxyEgressIpsHelp')}
+          >
+            <Input
+              placeholder={placeholder('203.0.113.10;203.0.113.11')}
+              autoComplete="off"
+              data-testid="field-proxyEgressIps"
+            />
+          </Form.Item>
+        </Card>
+        <button type="submit" hidden />
+      </Form>
+      <KeysCard
+        app={app}
+        callApp={callApp}
+        onRotated={() => {
+          api.getCallApp(ws.workspaceId, app.appId, bizName).then(setCallApp, () => undefined);
+        }}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,21 @@
+import { pathOf } from './router';
+
+export const patterns = {
+  callApps: '/w/:ws/apps/:appId/call-apps',
+  config: '/w/:ws/apps/:appId/call-apps/:bizName/config',
+  appLanding: '/w/:ws/call-apps',
+  tokens: '/w/:ws/tokens',
+  members: '/w/:ws/members',
+  audit: '/w/:ws/audit',
+  workspace: '/w/:ws',
+} as const;
+
+export const paths = {
+  callApps: (ws: string, appId: string): string => pathOf('w', ws, 'apps', appId, 'call-apps'),
+  config: (ws: string, appId: string, bizName: string): string =>
+    pathOf('w', ws, 'apps', appId, 'call-apps', bizName, 'config'),
+  appLanding: (ws: string): string => pathOf('w', ws, 'call-apps'),
+  tokens: (ws: string): string => pathOf('w', ws, 'tokens'),
+  members: (ws: string): string => pathOf('w', ws, 'members'),
+  audit: (ws: string): string => pathOf('w', ws, 'audit'),
+};

@@ -1,0 +1,307 @@
+/**
+ * REST API v1 wire types. These schemas drive request validation and the OpenAPI
+ * document on the server, and give the console and SDK their types.
+ */
+import { Type, type Static } from 'typebox';
+
+/** Request bodies refuse unknown properties, so a misspelt field is an error, not a silent no-op. */
+const strict = { additionalProperties: false } as const;
+
+export const roles = ['owner', 'admin', 'developer', 'viewer'] as const;
+export type Role = (typeof roles)[number];
+export const RoleSchema = Type.Union([
+  Type.Literal('owner'),
+  Type.Literal('admin'),
+  Type.Literal('developer'),
+  Type.Literal('viewer'),
+]);
+
+/** What each role may do. Higher roles include everything of the lower ones. */
+export const roleRank: Record<Role, number> = { viewer: 0, developer: 1, admin: 2, owner: 3 };
+export function roleAtLeast(role: Role, needed: Role): boolean {
+  return roleRank[role] >= roleRank[needed];
+}
+
+export const ErrorBodySchema = Type.Object(
+  {
+    code: Type.String({ description: 'Stable error code, see docs/errors.md' }),
+    message: Type.String(),
+    field: Type.Optional(Type.String({ description: 'The request field the error is about' })),
+    reason: Type.Optional(Type.String({ description: 'Machine-readable reason for a field error' })),
+  },
+  { $id: 'Error' },
+);
+
+export const LoginRequestSchema = Type.Object(
+  {
+    email: Type.String({ minLength: 1, maxLength: 254 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  strict,
+);
+export type LoginRequest = Static<typeof LoginRequestSchema>;
+
+export const UserSchema = Type.Object({
+  userId: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  createdAt: Type.Number({ description: 'epoch ms' }),
+});
+export type User = Static<typeof UserSchema>;
+
+export const WorkspaceSummarySchema = Type.Object({
+  workspaceId: Type.String(),
+  name: Type.String(),
+  role: RoleSchema,
+  createdAt: Type.Number(),
+});
+export type WorkspaceSummary = Static<typeof WorkspaceSummarySchema>;
+
+export const SessionSchema = Type.Object({
+  user: UserSchema,
+  csrfToken: Type.String({ description: 'Send as the X-CSRF-Token header on every non-GET request' }),
+  workspaces: Type.Array(WorkspaceSummarySchema),
+});
+export type Session = Static<typeof SessionSchema>;
+
+export const CreateWorkspaceRequestSchema = Type.Object(
+  {
+    workspaceId: Type.Optional(Type.String({ maxLength: 64, description: 'Generated when omitted' })),
+    name: Type.String({ maxLength: 200 }),
+  },
+  strict,
+);
+export type CreateWorkspaceRequest = Static<typeof CreateWorkspaceRequestSchema>;
+
+export const AppSchema = Type.Object({
+  appId: Type.String(),
+  workspaceId: Type.String(),
+  name: Type.String(),
+  createdAt: Type.Number(),
+  callAppCount: Type.Number(),
+});
+export type App = Static<typeof AppSchema>;
+
+export const CreateAppRequestSchema = Type.Object(
+  {
+    appId: Type.Optional(
+      Type.String({ maxLength: 64, description: 'Keep your mPaaS appId here; generated when omitted' }),
+    ),
+    name: Type.String({ maxLength: 200 }),
+  },
+  strict,
+);
+export type CreateAppRequest = Static<typeof CreateAppRequestSchema>;
+
+export const RenameRequestSchema = Type.Object({ name: Type.String({ maxLength: 200 }) }, strict);
+export type RenameRequest = Static<typeof RenameRequestSchema>;
+
+export const KeyStatusSchema = Type.Union([
+  Type.Literal('active'),
+  Type.Literal('retiring'),
+  Type.Literal('retired'),
+]);
+export type KeyStatus = Static<typeof KeyStatusSchema>;
+
+export const KeyInfoSchema = Type.Object({
+  keyId: Type.String(),
+  status: KeyStatusSchema,
+  fingerprint: Type.String({ description: 'SHA-256 of the public key (DER), hex' }),
+  masked: Type.String({ description: 'Display form of the key that reveals nothing' }),
+  createdAt: Type.Number(),
+  retiresAt: Type.Union([Type.Number(), Type.Null()], {
+    description: 'When a retiring key stops verifying (epoch ms)',
+  }),
+});
+export type KeyInfo = Static<typeof KeyInfoSchema>;
+
+export const FeatureConfigSchema = Type.Object(
+  {
+    autoRecord: Type.Boolean({ description: 'Cloud auto-recording; default off' }),
+    recordingCallbackUrl: Type.String({ description: 'http(s) URL or empty' }),
+    roomCallbackUrl: Type.String({ description: 'http(s) URL or empty' }),
+    proxyAddress: Type.String({ description: 'host or host:port of the media proxy, or empty' }),
+    proxyEgressIps: Type.String({ description: 'IPv4/IPv6 addresses separated by ";", or empty' }),
+  },
+  strict,
+);
+export type FeatureConfig = Static<typeof FeatureConfigSchema>;
+
+export const CallAppSchema = Type.Object({
+  bizName: Type.String(),
+  name: Type.String(),
+  appId: Type.String(),
+  workspaceId: Type.String(),
+  autoRecord: Type.Boolean(),
+  createdAt: Type.Number(),
+  updatedAt: Type.Number(),
+  key: KeyInfoSchema,
+});
+export type CallApp = Static<typeof CallAppSchema>;
+
+export const CallAppListSchema = Type.Object({
+  items: Type.Array(CallAppSchema),
+  total: Type.Number(),
+  page: Type.Number(),
+  pageSize: Type.Number(),
+});
+export type CallAppList = Static<typeof CallAppListSchema>;
+
+export const ListCallAppsQuerySchema = Type.Object({
+  search: Type.Optional(Type.String({ maxLength: 200, description: 'Matches name or bizName' })),
+  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 20 })),
+});
+export type ListCallAppsQuery = Static<typeof ListCallAppsQuerySchema>;
+
+export const CreateCallAppRequestSchema = Type.Object({ name: Type.String({ maxLength: 200 }) }, strict);
+export type CreateCallAppRequest = Static<typeof CreateCallAppRequestSchema>;
+
+export const FeatureConfigResponseSchema = Type.Object({
+  config: FeatureConfigSchema,
+  version: Type.Integer({ description: 'Send back on save; a save against an older version is refused' }),
+  updatedAt: Type.Number(),
+});
+export type FeatureConfigResponse = Static<typeof FeatureConfigResponseSchema>;
+
+export const SaveFeatureConfigRequestSchema = Type.Object(
+  {
+    config: FeatureConfigSchema,
+    version: Type.Integer({ minimum: 0 }),
+  },
+  strict,
+);
+export type SaveFeatureConfigRequest = Static<typeof SaveFeatureConfigRequestSchema>;
+
+export const RevealKeyRequestSchema = Type.Object(
+  {
+    password: Type.Optional(
+      Type.String({ maxLength: 1024, description: 'Required for console sessions; API tokens omit it' }),
+    ),
+  },
+  strict,
+);
+export type RevealKeyRequest = Static<typeof RevealKeyRequestSchema>;
+
+export const RevealedKeySchema = Type.Object({
+  keyId: Type.String(),
+  privateKeyPem: Type.String({ description: 'PKCS#8 PEM: the key customers sign credentials with' }),
+  publicKeyPem: Type.String(),
+});
+export type RevealedKey = Static<typeof RevealedKeySchema>;
+
+export const RotateKeyRequestSchema = Type.Object(
+  {
+    graceHours: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 24 * 30, description: 'How long the old key keeps verifying' }),
+    ),
+  },
+  strict,
+);
+export type RotateKeyRequest = Static<typeof RotateKeyRequestSchema>;
+
+export const KeyListSchema = Type.Object({ items: Type.Array(KeyInfoSchema) });
+
+export const MemberSchema = Type.Object({
+  userId: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  role: RoleSchema,
+  addedAt: Type.Number(),
+});
+export type Member = Static<typeof MemberSchema>;
+
+export const AddMemberRequestSchema = Type.Object(
+  {
+    email: Type.String({ maxLength: 254 }),
+    role: RoleSchema,
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    password: Type.Optional(
+      Type.String({ minLength: 12, maxLength: 1024, description: 'Initial password when the user is new' }),
+    ),
+  },
+  strict,
+);
+export type AddMemberRequest = Static<typeof AddMemberRequestSchema>;
+
+export const ChangeRoleRequestSchema = Type.Object({ role: RoleSchema }, strict);
+
+export const ApiTokenSchema = Type.Object({
+  tokenId: Type.String(),
+  name: Type.String(),
+  role: RoleSchema,
+  prefix: Type.String({ description: 'First characters of the token, to recognise it' }),
+  createdBy: Type.String(),
+  createdAt: Type.Number(),
+  lastUsedAt: Type.Union([Type.Number(), Type.Null()]),
+  expiresAt: Type.Union([Type.Number(), Type.Null()]),
+});
+export type ApiToken = Static<typeof ApiTokenSchema>;
+
+export const CreateTokenRequestSchema = Type.Object(
+  {
+    name: Type.String({ maxLength: 200 }),
+    role: Type.Optional(RoleSchema),
+    expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+  },
+  strict,
+);
+export type CreateTokenRequest = Static<typeof CreateTokenRequestSchema>;
+
+export const CreatedTokenSchema = Type.Object({
+  token: ApiTokenSchema,
+  secret: Type.String({ description: 'Shown once: send as Authorization: Bearer <secret>' }),
+});
+export type CreatedToken = Static<typeof CreatedTokenSchema>;
+
+export const AuditEntrySchema = Type.Object({
+  id: Type.Number(),
+  time: Type.Number(),
+  actor: Type.String({ description: 'email of the user, or token:<name>' }),
+  action: Type.String(),
+  targetType: Type.String(),
+  targetId: Type.String(),
+  before: Type.Union([Type.Unknown(), Type.Null()]),
+  after: Type.Union([Type.Unknown(), Type.Null()]),
+});
+export type AuditEntry = Static<typeof AuditEntrySchema>;
+
+export const AuditQuerySchema = Type.Object({
+  action: Type.Optional(Type.String({ maxLength: 100 })),
+  actor: Type.Optional(Type.String({ maxLength: 254 })),
+  targetId: Type.Optional(Type.String({ maxLength: 200 })),
+  from: Type.Optional(Type.Integer({ description: 'epoch ms, inclusive' })),
+  to: Type.Optional(Type.Integer({ description: 'epoch ms, exclusive' })),
+  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+});
+export type AuditQuery = Static<typeof AuditQuerySchema>;
+
+export const AuditListSchema = Type.Object({
+  items: Type.Array(AuditEntrySchema),
+  total: Type.Number(),
+  page: Type.Number(),
+  pageSize: Type.Number(),
+});
+export type AuditList = Static<typeof AuditListSchema>;
+
+/** Audit actions; stable strings that filters and exports depend on. */
+export const auditActions = [
+  'app.create',
+  'app.rename',
+  'app.delete',
+  'callApp.create',
+  'callApp.rename',
+  'callApp.delete',
+  'callApp.config.save',
+  'callApp.key.reveal',
+  'callApp.key.rotate',
+  'callApp.key.retire',
+  'member.add',
+  'member.role',
+  'member.remove',
+  'token.create',
+  'token.revoke',
+  'workspace.create',
+] as const;
+export type AuditAction = (typeof auditActions)[number];

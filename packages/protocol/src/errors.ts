@@ -1,0 +1,50 @@
+/**
+ * The one error catalogue. Codes are an API: never rename or reuse one; add new ones.
+ * Every error response body has the shape {@link ApiErrorBody}.
+ */
+export const errorCatalogue = {
+  VALIDATION_FAILED: { status: 400, message: 'The request is invalid.' },
+  BAD_REQUEST: { status: 400, message: 'The request could not be understood.' },
+  UNAUTHENTICATED: { status: 401, message: 'Sign in or send a valid API token.' },
+  INVALID_LOGIN: { status: 401, message: 'Email or password is incorrect.' },
+  REAUTH_FAILED: { status: 403, message: 'The password is incorrect.' },
+  CSRF_TOKEN_INVALID: { status: 403, message: 'Missing or invalid CSRF token; reload the page.' },
+  FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
+  ROUTE_NOT_FOUND: { status: 404, message: 'No such endpoint.' },
+  WORKSPACE_NOT_FOUND: { status: 404, message: 'No such workspace.' },
+  APP_NOT_FOUND: { status: 404, message: 'No such app.' },
+  CALL_APP_NOT_FOUND: { status: 404, message: 'No such call application.' },
+  KEY_NOT_FOUND: { status: 404, message: 'No such key.' },
+  USER_NOT_FOUND: { status: 404, message: 'No such user.' },
+  MEMBER_NOT_FOUND: { status: 404, message: 'No such member.' },
+  TOKEN_NOT_FOUND: { status: 404, message: 'No such API token.' },
+  WORKSPACE_EXISTS: { status: 409, message: 'A workspace with this id already exists.' },
+  APP_EXISTS: { status: 409, message: 'An app with this id already exists in the workspace.' },
+  APP_NOT_EMPTY: { status: 409, message: 'Delete the call applications of this app first.' },
+  MEMBER_EXISTS: { status: 409, message: 'This user is already a member of the workspace.' },
+  LAST_OWNER: { status: 409, message: 'A workspace must keep at least one owner.' },
+  VERSION_CONFLICT: {
+    status: 409,
+    message: 'Someone else saved this in the meantime. Reload to see their changes, then edit again.',
+  },
+  KEY_NOT_RETIRING: { status: 409, message: 'Only a key in its grace period can be retired.' },
+  LOGIN_RATE_LIMITED: { status: 429, message: 'Too many failed sign-ins. Try again later.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  NOT_READY: { status: 503, message: 'The server is not ready.' },
+  INTERNAL: { status: 500, message: 'Internal server error.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export interface ApiErrorBody {
+  code: ErrorCode;
+  message: string;
+  /** The request field the error is about (dotted path), when there is one. */
+  field?: string;
+  /** A machine-readable reason for field errors, e.g. `URL_SCHEME`. */
+  reason?: string;
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorCatalogue, value);
+}

@@ -1,0 +1,100 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  isIPv4,
+  isIPv6,
+  isHostName,
+  checkProxyAddress,
+  parseEgressIps,
+  validateFeatureConfig,
+} from '../src/index.js';
+
+describe('address validation', () => {
+  it('accepts IPv4 dotted quads and nothing looser', () => {
+    for (const ok of ['0.0.0.0', '203.0.113.7', '255.255.255.255']) assert.ok(isIPv4(ok), ok);
+    for (const bad of ['256.1.1.1', '1.2.3', '01.2.3.4', '1.2.3.4.5', ' 1.2.3.4', '1.2.3.-1', '']) {
+      assert.ok(!isIPv4(bad), bad);
+    }
+  });
+
+  it('accepts IPv6 text forms and refuses malformed ones', () => {
+    for (const ok of [
+      '::',
+      '::1',
+      '2001:db8::1',
+      '1:2:3:4:5:6:7:8',
+      'fe80::',
+      '::ffff:192.0.2.1',
+      '1:2:3:4:5:6:1.2.3.4',
+    ]) {
+      assert.ok(isIPv6(ok), ok);
+    }
+    for (const bad of [
+      ':::1',
+      '1::2::3',
+      '1:2:3:4:5:6:7:8:9',
+      '12345::',
+      'g::1',
+      '1:2:3:4:5:6:7',
+      ':1::',
+      '::1.2.3',
+      'fe80::1%eth0',
+    ]) {
+      assert.ok(!isIPv6(bad), bad);
+    }
+  });
+
+  it('accepts DNS host names like the seed example and refuses the rest', () => {
+    for (const ok of ['example.aliyundoc.com', 'a-b.example.com', 'xn--fiqs8s.cn', 'localhost'])
+      assert.ok(isHostName(ok), ok);
+    for (const bad of [
+      'example',
+      '-a.example.com',
+      'a..b.com',
+      'a_b.example.com',
+      '1.2.3.4',
+      `${'a'.repeat(64)}.com`,
+    ]) {
+      assert.ok(!isHostName(bad), bad);
+    }
+  });
+
+  it('accepts a proxy address with an optional port', () => {
+    for (const ok of [
+      'proxy.example.com',
+      'proxy.example.com:3478',
+      '203.0.113.9:443',
+      '[2001:db8::5]:3478',
+      '2001:db8::5',
+    ]) {
+      assert.equal(checkProxyAddress('proxyAddress', ok), null, ok);
+    }
+    assert.equal(checkProxyAddress('proxyAddress', 'proxy.example.com:0')?.reason, 'PORT_INVALID');
+    assert.equal(checkProxyAddress('proxyAddress', 'turn://proxy.example.com')?.reason, 'HOST_INVALID');
+  });
+
+  it('parses egress IPs separated by semicolons, trimming spaces', () => {
+    assert.deepEqual(parseEgressIps('f', ' 1.2.3.4 ;2001:db8::1; '), { ips: ['1.2.3.4', '2001:db8::1'] });
+    assert.deepEqual(parseEgressIps('f', ''), { ips: [] });
+    const dup = parseEgressIps('f', '1.2.3.4;1.2.3.4');
+    assert.ok('issue' in dup && dup.issue.reason === 'IP_DUPLICATE');
+  });
+
+  it('reports one issue per invalid field of a feature config', () => {
+    const { issues } = validateFeatureConfig({
+      autoRecord: false,
+      recordingCallbackUrl: 'ftp://x.example.com',
+      roomCallbackUrl: 'https://ok.example.com/',
+      proxyAddress: 'bad host',
+      proxyEgressIps: '1.2.3.4;nope',
+    });
+    assert.deepEqual(
+      issues.map((i) => [i.field, i.reason]),
+      [
+        ['recordingCallbackUrl', 'URL_SCHEME'],
+        ['proxyAddress', 'HOST_INVALID'],
+        ['proxyEgressIps', 'IP_INVALID'],
+      ],
+    );
+  });
+});

@@ -1,0 +1,224 @@
+/**
+ * Server configuration: defaults < config file (JSON) < environment < command-line flags.
+ * Validated once at start; the result is frozen. A bad value stops the server with a
+ * message naming the setting and where it came from.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface ParleyConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  /** `postgres://...` selects PostgreSQL; empty means SQLite in dataDir. */
+  readonly databaseUrl: string;
+  /** base64 of 32 bytes; empty means generated into dataDir/master.key on first start. */
+  readonly masterKey: string;
+  readonly keyRotationGraceHours: number;
+  readonly publicUrl: string;
+  readonly logLevel: LogLevel;
+  /** 'auto' sets Secure on cookies when publicUrl is https. */
+  readonly secureCookies: 'auto' | 'always' | 'never';
+  readonly sessionTtlHours: number;
+  readonly loginMaxFailures: number;
+  readonly loginWindowSeconds: number;
+  readonly adminEmail: string;
+  readonly adminPassword: string;
+  /** Where the console's built files are; empty means the bundled console. */
+  readonly consoleDir: string;
+  readonly configFile: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Raw = { value: unknown; source: string };
+
+interface Setting<K extends keyof ParleyConfig> {
+  key: K;
+  env?: string;
+  flag?: string;
+  default: ParleyConfig[K];
+  parse: (raw: unknown) => Parsed<ParleyConfig[K]>;
+}
+
+type Parsed<T> = { ok: T } | { error: string };
+
+function intIn(min: number, max: number) {
+  return (raw: unknown): Parsed<number> => {
+    const n =
+      typeof raw === 'number'
+        ? raw
+        : typeof raw === 'string' && /^-?\d+$/.test(raw.trim())
+          ? Number(raw)
+          : NaN;
+    if (!Number.isInteger(n) || n < min || n > max)
+      return { error: `must be an integer from ${min} to ${max}` };
+    return { ok: n };
+  };
+}
+
+function numberIn(min: number, max: number) {
+  return (raw: unknown): Parsed<number> => {
+    const n =
+      typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+    if (!Number.isFinite(n) || n < min || n > max) return { error: `must be a number from ${min} to ${max}` };
+    return { ok: n };
+  };
+}
+
+function str(check?: (s: string) => string | null) {
+  return (raw: unknown): Parsed<string> => {
+    if (typeof raw !== 'string') return { error: 'must be a string' };
+    const problem = check?.(raw);
+    return problem ? { error: problem } : { ok: raw };
+  };
+}
+
+function oneOf<T extends string>(...values: T[]) {
+  return (raw: unknown): Parsed<T> => {
+    if (typeof raw === 'string' && (values as string[]).includes(raw)) return { ok: raw as T };
+    return { error: `must be one of ${values.join(', ')}` };
+  };
+}
+
+const settings: Setting<keyof ParleyConfig>[] = [
+  { key: 'port', env: 'PARLEY_PORT', flag: 'port', default: 7880, parse: intIn(0, 65535) },
+  {
+    key: 'host',
+    env: 'PARLEY_HOST',
+    flag: 'host',
+    default: '0.0.0.0',
+    parse: str((s) => (s.trim() === '' ? 'must not be empty' : null)),
+  },
+  {
+    key: 'dataDir',
+    env: 'PARLEY_DATA_DIR',
+    flag: 'data-dir',
+    default: './data',
+    parse: str((s) => (s.trim() === '' ? 'must not be empty' : null)),
+  },
+  {
+    key: 'databaseUrl',
+    env: 'PARLEY_DATABASE_URL',
+    default: '',
+    parse: str((s) =>
+      s === '' || /^postgres(ql)?:\/\/.+/.test(s)
+        ? null
+        : 'must be empty (SQLite in the data directory) or a postgres:// URL',
+    ),
+  },
+  {
+    key: 'masterKey',
+    env: 'PARLEY_MASTER_KEY',
+    default: '',
+    parse: str((s) =>
+      s === '' || Buffer.from(s, 'base64').length === 32
+        ? null
+        : 'must be the base64 encoding of exactly 32 random bytes (e.g. `openssl rand -base64 32`)',
+    ),
+  },
+  {
+    key: 'keyRotationGraceHours',
+    env: 'PARLEY_KEY_GRACE_HOURS',
+    default: 24,
+    parse: numberIn(0, 24 * 30),
+  },
+  {
+    key: 'publicUrl',
+    env: 'PARLEY_PUBLIC_URL',
+    default: '',
+    parse: str((s) => (s === '' || /^https?:\/\/[^\s]+$/.test(s) ? null : 'must be an http(s) URL')),
+  },
+  {
+    key: 'logLevel',
+    env: 'PARLEY_LOG_LEVEL',
+    default: 'info',
+    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  },
+  {
+    key: 'secureCookies',
+    env: 'PARLEY_SECURE_COOKIES',
+    default: 'auto',
+    parse: oneOf('auto', 'always', 'never'),
+  },
+  { key: 'sessionTtlHours', env: 'PARLEY_SESSION_TTL_HOURS', default: 168, parse: numberIn(0.01, 24 * 90) },
+  { key: 'loginMaxFailures', env: 'PARLEY_LOGIN_MAX_FAILURES', default: 5, parse: intIn(1, 1000) },
+  { key: 'loginWindowSeconds', env: 'PARLEY_LOGIN_WINDOW_SECONDS', default: 900, parse: intIn(1, 86400) },
+  { key: 'adminEmail', env: 'PARLEY_ADMIN_EMAIL', default: '', parse: str() },
+  {
+    key: 'adminPassword',
+    env: 'PARLEY_ADMIN_PASSWORD',
+    default: '',
+    parse: str((s) => (s === '' || s.length >= 12 ? null : 'must be at least 12 characters')),
+  },
+  { key: 'consoleDir', env: 'PARLEY_CONSOLE_DIR', default: '', parse: str() },
+];
+
+export const configFlags = settings.filter((s) => s.flag).map((s) => s.flag as string);
+
+export interface ConfigSources {
+  flags?: Record<string, string | undefined>;
+  env?: NodeJS.ProcessEnv;
+  /** Overrides for embedding and tests, applied last. */
+  overrides?: Partial<Omit<ParleyConfig, 'configFile'>>;
+}
+
+/** Loads and validates the configuration; throws ConfigError naming every bad setting. */
+export function loadConfig(sources: ConfigSources = {}): ParleyConfig {
+  const env = sources.env ?? {};
+  const flags = sources.flags ?? {};
+  const configFile = flags['config'] ?? env['PARLEY_CONFIG'] ?? '';
+  let fileValues: Record<string, unknown> = {};
+  if (configFile !== '') {
+    let text: string;
+    try {
+      text = readFileSync(configFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(
+        `config file ${configFile}: cannot be read (${(err as NodeJS.ErrnoException).code})`,
+      );
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('not an object');
+      fileValues = parsed as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`config file ${configFile}: is not a JSON object (${(err as Error).message})`);
+    }
+    const known = new Set(settings.map((s) => s.key as string));
+    for (const k of Object.keys(fileValues)) {
+      if (!known.has(k)) throw new ConfigError(`config file ${configFile}: unknown setting "${k}"`);
+    }
+  }
+
+  const out: Record<string, unknown> = { configFile };
+  const problems: string[] = [];
+  for (const s of settings) {
+    let raw: Raw | null = null;
+    if (s.key in fileValues) raw = { value: fileValues[s.key], source: `file ${configFile}` };
+    if (s.env && env[s.env] !== undefined && env[s.env] !== '') raw = { value: env[s.env], source: s.env };
+    if (s.flag && flags[s.flag] !== undefined) raw = { value: flags[s.flag], source: `--${s.flag}` };
+    const override = sources.overrides?.[s.key as keyof ConfigSources['overrides'] & string];
+    if (override !== undefined) raw = { value: override, source: 'override' };
+    if (raw === null) {
+      out[s.key] = s.default;
+      continue;
+    }
+    const parsed = s.parse(raw.value);
+    if ('error' in parsed) {
+      const shown = typeof raw.value === 'string' ? JSON.stringify(raw.value) : String(raw.value);
+      const what = s.key === 'adminPassword' || s.key === 'masterKey' ? '(hidden)' : shown;
+      problems.push(`${s.key}: ${parsed.error} (got ${what} from ${raw.source})`);
+    } else {
+      out[s.key] = parsed.ok;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  out['dataDir'] = path.resolve(out['dataDir'] as string);
+  return Object.freeze(out as unknown as ParleyConfig);
+}

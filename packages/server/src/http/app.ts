@@ -1,0 +1,94 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { ParleyError } from '../errors.js';
+import type { RouteDeps } from './deps.js';
+import { errorHandler } from './errors.js';
+import { authRoutes } from './routes/auth.js';
+import { callAppRoutes } from './routes/call-apps.js';
+import { opsRoutes } from './routes/ops.js';
+import { workspaceRoutes } from './routes/workspaces.js';
+
+export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: deps.config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
+    },
+    bodyLimit: 256 * 1024,
+    trustProxy: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  });
+
+  app.setErrorHandler(errorHandler);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    deps.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  // POSTs whose body is all optional may be sent without one.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && request.method !== 'GET' && request.method !== 'DELETE')
+      request.body = {};
+  });
+
+  await app.register(cookie);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Parley REST API',
+        version: '1',
+        description:
+          'Manage workspaces, apps, call applications, keys and feature configuration. Authenticate with `Authorization: Bearer <token>` (API tokens) or the console session cookie plus `X-CSRF-Token`. Errors: `{code, message, field?, reason?}`.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  await app.register(
+    async (api) => {
+      authRoutes(api, deps);
+      workspaceRoutes(api, deps);
+      callAppRoutes(api, deps);
+      api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    },
+    { prefix: '/api/v1' },
+  );
+  await app.register(swaggerUi, { routePrefix: '/api/v1/docs' });
+
+  opsRoutes(app, deps);
+
+  const consoleDir = deps.consoleDir;
+  const indexHtml = consoleDir ? path.join(consoleDir, 'index.html') : null;
+  if (consoleDir && indexHtml && existsSync(indexHtml)) {
+    await app.register(fastifyStatic, {
+      root: consoleDir,
+      prefix: '/',
+      wildcard: false,
+      index: ['index.html'],
+    });
+  }
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const isApi = request.url.startsWith('/api/');
+    if (!isApi && request.method === 'GET' && indexHtml && existsSync(indexHtml)) {
+      // The console is a single-page app: its routes all load index.html.
+      return reply.sendFile('index.html');
+    }
+    throw new ParleyError('ROUTE_NOT_FOUND', {
+      message: `No endpoint ${request.method} ${request.url.split('?')[0]}.`,
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,501 @@
+/**
+ * Call applications (the seed's console page): list/search, create with a generated bizName
+ * and RSA key, rename, delete, feature configuration with optimistic concurrency, and key
+ * reveal/rotation.
+ */
+import {
+  checkName,
+  validateFeatureConfig,
+  type CallApp,
+  type CallAppList,
+  type FeatureConfig,
+  type FeatureConfigResponse,
+  type KeyInfo,
+  type KeyStatus,
+  type ListCallAppsQuery,
+  type RevealedKey,
+} from '@parley/protocol';
+import { ParleyError, fieldError } from '../errors.js';
+import { generateRsaKeyPair, keyFingerprint, maskKey } from '../security/keys.js';
+import { newBizName, newKeyId } from '../security/ids.js';
+import type { CallAppKeysTable, CallAppsTable, Db } from '../store/schema.js';
+import { containsIgnoreCase } from '../store/text-search.js';
+import { requireRole, type WorkspaceAccess } from './access.js';
+import { recordAudit } from './audit.js';
+import type { ServiceContext } from './context.js';
+import { getApp } from './apps.js';
+import { confirmPassword } from './users.js';
+
+type KeyMeta = Pick<CallAppKeysTable, 'id' | 'status' | 'fingerprint' | 'created_at' | 'retires_at'>;
+
+/** A retiring key whose grace period is over is retired, whether or not a job has noticed yet. */
+function effectiveStatus(key: Pick<CallAppKeysTable, 'status' | 'retires_at'>, now: number): KeyStatus {
+  if (key.status === 'retiring' && key.retires_at !== null && key.retires_at <= now) return 'retired';
+  return key.status;
+}
+
+function toKeyInfo(key: KeyMeta, now: number): KeyInfo {
+  return {
+    keyId: key.id,
+    status: effectiveStatus(key, now),
+    fingerprint: key.fingerprint,
+    masked: maskKey(key.fingerprint),
+    createdAt: key.created_at,
+    retiresAt: key.retires_at,
+  };
+}
+
+type CallAppRow = Pick<
+  CallAppsTable,
+  'biz_name' | 'name' | 'app_id' | 'workspace_id' | 'auto_record' | 'created_at' | 'updated_at'
+> & {
+  key_id: string;
+  key_fingerprint: string;
+  key_created_at: number;
+};
+
+function toCallApp(r: CallAppRow, now: number): CallApp {
+  return {
+    bizName: r.biz_name,
+    name: r.name,
+    appId: r.app_id,
+    workspaceId: r.workspace_id,
+    autoRecord: r.auto_record === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    key: toKeyInfo(
+      {
+        id: r.key_id,
+        status: 'active',
+        fingerprint: r.key_fingerprint,
+        created_at: r.key_created_at,
+        retires_at: null,
+      },
+      now,
+    ),
+  };
+}
+
+function callAppsWithKey(db: Db, workspaceId: string, appId: string) {
+  return db
+    .selectFrom('call_apps as c')
+    .innerJoin('call_app_keys as k', (j) =>
+      j.onRef('k.biz_name', '=', 'c.biz_name').on('k.status', '=', 'active'),
+    )
+    .where('c.workspace_id', '=', workspaceId)
+    .where('c.app_id', '=', appId);
+}
+
+const listColumns = [
+  'c.biz_name',
+  'c.name',
+  'c.app_id',
+  'c.workspace_id',
+  'c.auto_record',
+  'c.created_at',
+  'c.updated_at',
+  'k.id as key_id',
+  'k.fingerprint as key_fingerprint',
+  'k.created_at as key_created_at',
+] as const;
+
+export async function listCallApps(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  q: ListCallAppsQuery,
+): Promise<CallAppList> {
+  await getApp(ctx.db, access, appId);
+  const page = q.page ?? 1;
+  const pageSize = q.pageSize ?? 20;
+  let base = callAppsWithKey(ctx.db, access.workspaceId, appId);
+  const search = q.search?.trim() ?? '';
+  if (search !== '') {
+    base = base.where((eb) =>
+      eb.or([containsIgnoreCase('c.name', search), containsIgnoreCase('c.biz_name', search)]),
+    );
+  }
+  const [rows, count] = await Promise.all([
+    base
+      .select(listColumns)
+      .orderBy('c.created_at', 'desc')
+      .orderBy('c.biz_name')
+      .limit(pageSize)
+      .offset((page - 1) * pageSize)
+      .execute(),
+    base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  const now = ctx.now();
+  return { items: rows.map((r) => toCallApp(r, now)), total: Number(count.n), page, pageSize };
+}
+
+export async function getCallApp(
+  db: Db,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+  now: number,
+): Promise<CallApp> {
+  const row = await callAppsWithKey(db, access.workspaceId, appId)
+    .where('c.biz_name', '=', bizName)
+    .select(listColumns)
+    .executeTakeFirst();
+  if (!row) throw new ParleyError('CALL_APP_NOT_FOUND');
+  return toCallApp(row, now);
+}
+
+async function sealedKey(ctx: ServiceContext, bizName: string, now: number): Promise<CallAppKeysTable> {
+  const pair = await generateRsaKeyPair();
+  const id = newKeyId();
+  return {
+    id,
+    biz_name: bizName,
+    status: 'active',
+    public_key_pem: pair.publicKeyPem,
+    private_key_enc: ctx.vault.encrypt(pair.privateKeyPem, `${bizName}/${id}`),
+    fingerprint: keyFingerprint(pair.publicKeyPem),
+    created_at: now,
+    retires_at: null,
+  };
+}
+
+export async function createCallApp(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  input: { name: string },
+): Promise<CallApp> {
+  requireRole(access, 'developer');
+  const issue = checkName('name', input.name);
+  if (issue) throw fieldError(issue.field, issue.message, issue.reason);
+  await getApp(ctx.db, access, appId);
+  const name = input.name.trim();
+  const now = ctx.now();
+  const bizName = newBizName();
+  const key = await sealedKey(ctx, bizName, now);
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('call_apps')
+      .values({
+        biz_name: bizName,
+        workspace_id: access.workspaceId,
+        app_id: appId,
+        name,
+        auto_record: 0,
+        recording_callback_url: '',
+        room_callback_url: '',
+        proxy_address: '',
+        proxy_egress_ips: '',
+        config_version: 1,
+        config_updated_at: now,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    await trx.insertInto('call_app_keys').values(key).execute();
+    await recordAudit(trx, {
+      workspaceId: access.workspaceId,
+      actor: access.actor,
+      action: 'callApp.create',
+      targetType: 'callApp',
+      targetId: bizName,
+      after: { name, appId, keyId: key.id },
+      time: now,
+    });
+  });
+  return getCallApp(ctx.db, access, appId, bizName, now);
+}
+
+export async function renameCallApp(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+  newName: string,
+): Promise<CallApp> {
+  requireRole(access, 'developer');
+  const issue = checkName('name', newName);
+  if (issue) throw fieldError(issue.field, issue.message, issue.reason);
+  const name = newName.trim();
+  const now = ctx.now();
+  await ctx.db.transaction().execute(async (trx) => {
+    const before = await getCallApp(trx, access, appId, bizName, now);
+    await trx
+      .updateTable('call_apps')
+      .set({ name, updated_at: now })
+      .where('biz_name', '=', bizName)
+      .execute();
+    await recordAudit(trx, {
+      workspaceId: access.workspaceId,
+      actor: access.actor,
+      action: 'callApp.rename',
+      targetType: 'callApp',
+      targetId: bizName,
+      before: { name: before.name },
+      after: { name },
+      time: now,
+    });
+  });
+  return getCallApp(ctx.db, access, appId, bizName, now);
+}
+
+/** Deletes the call application with its keys (foreign-key cascade) in one transaction. */
+export async function deleteCallApp(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+): Promise<void> {
+  requireRole(access, 'admin');
+  const now = ctx.now();
+  await ctx.db.transaction().execute(async (trx) => {
+    const before = await getCallApp(trx, access, appId, bizName, now);
+    await trx.deleteFrom('call_app_keys').where('biz_name', '=', bizName).execute();
+    await trx.deleteFrom('call_apps').where('biz_name', '=', bizName).execute();
+    await recordAudit(trx, {
+      workspaceId: access.workspaceId,
+      actor: access.actor,
+      action: 'callApp.delete',
+      targetType: 'callApp',
+      targetId: bizName,
+      before: { name: before.name, appId },
+      time: now,
+    });
+  });
+}
+
+async function configRow(db: Db, access: WorkspaceAccess, appId: string, bizName: string) {
+  const row = await db
+    .selectFrom('call_apps')
+    .selectAll()
+    .where('workspace_id', '=', access.workspaceId)
+    .where('app_id', '=', appId)
+    .where('biz_name', '=', bizName)
+    .executeTakeFirst();
+  if (!row) throw new ParleyError('CALL_APP_NOT_FOUND');
+  return row;
+}
+
+function toConfigResponse(row: CallAppsTable): FeatureConfigResponse {
+  return {
+    config: {
+      autoRecord: row.auto_record === 1,
+      recordingCallbackUrl: row.recording_callback_url,
+      roomCallbackUrl: row.room_callback_url,
+      proxyAddress: row.proxy_address,
+      proxyEgressIps: row.proxy_egress_ips,
+    },
+    version: row.config_version,
+    updatedAt: row.config_updated_at,
+  };
+}
+
+export async function getFeatureConfig(
+  db: Db,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+): Promise<FeatureConfigResponse> {
+  return toConfigResponse(await configRow(db, access, appId, bizName));
+}
+
+/**
+ * Validates every field first (nothing is saved if any is invalid), then saves only if
+ * nobody saved since `version` was read.
+ */
+export async function saveFeatureConfig(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+  input: { config: FeatureConfig; version: number },
+): Promise<FeatureConfigResponse> {
+  requireRole(access, 'developer');
+  const { issues, value } = validateFeatureConfig(input.config);
+  const first = issues[0];
+  if (first) throw fieldError(`config.${first.field}`, first.message, first.reason);
+  const now = ctx.now();
+  return ctx.db.transaction().execute(async (trx) => {
+    const before = await configRow(trx, access, appId, bizName);
+    const result = await trx
+      .updateTable('call_apps')
+      .set({
+        auto_record: value.autoRecord ? 1 : 0,
+        recording_callback_url: value.recordingCallbackUrl,
+        room_callback_url: value.roomCallbackUrl,
+        proxy_address: value.proxyAddress,
+        proxy_egress_ips: value.proxyEgressIps,
+        config_version: input.version + 1,
+        config_updated_at: now,
+        updated_at: now,
+      })
+      .where('biz_name', '=', bizName)
+      .where('config_version', '=', input.version)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) {
+      throw new ParleyError('VERSION_CONFLICT', { field: 'version' });
+    }
+    await recordAudit(trx, {
+      workspaceId: access.workspaceId,
+      actor: access.actor,
+      action: 'callApp.config.save',
+      targetType: 'callApp',
+      targetId: bizName,
+      before: toConfigResponse(before).config,
+      after: value,
+      time: now,
+    });
+    return toConfigResponse(await configRow(trx, access, appId, bizName));
+  });
+}
+
+export async function listKeys(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+): Promise<KeyInfo[]> {
+  await configRow(ctx.db, access, appId, bizName);
+  const rows = await ctx.db
+    .selectFrom('call_app_keys')
+    .select(['id', 'status', 'fingerprint', 'created_at', 'retires_at'])
+    .where('biz_name', '=', bizName)
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .limit(20)
+    .execute();
+  const now = ctx.now();
+  const order: Record<KeyStatus, number> = { active: 0, retiring: 1, retired: 2 };
+  return rows.map((r) => toKeyInfo(r, now)).sort((a, b) => order[a.status] - order[b.status]);
+}
+
+/** Shows the active private key. Console users re-enter their password; every reveal is audited. */
+export async function revealKey(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+  password: string | undefined,
+): Promise<RevealedKey> {
+  requireRole(access, 'developer');
+  await configRow(ctx.db, access, appId, bizName);
+  if (access.actor.via === 'session') await confirmPassword(ctx.db, access.actor.userId, password);
+  const key = await ctx.db
+    .selectFrom('call_app_keys')
+    .selectAll()
+    .where('biz_name', '=', bizName)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+  if (!key) throw new ParleyError('KEY_NOT_FOUND');
+  const privateKeyPem = ctx.vault.decrypt(key.private_key_enc, `${bizName}/${key.id}`);
+  await recordAudit(ctx.db, {
+    workspaceId: access.workspaceId,
+    actor: access.actor,
+    action: 'callApp.key.reveal',
+    targetType: 'callApp',
+    targetId: bizName,
+    after: { keyId: key.id, fingerprint: key.fingerprint },
+    time: ctx.now(),
+  });
+  return { keyId: key.id, privateKeyPem, publicKeyPem: key.public_key_pem };
+}
+
+/** Makes a new active key; the old one keeps verifying for the grace period. */
+export async function rotateKey(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+  graceHours: number | undefined,
+): Promise<KeyInfo[]> {
+  requireRole(access, 'developer');
+  await configRow(ctx.db, access, appId, bizName);
+  const now = ctx.now();
+  const grace = graceHours ?? ctx.keyRotationGraceHours;
+  const retiresAt = now + Math.round(grace * 3600_000);
+  const fresh = await sealedKey(ctx, bizName, now);
+  await ctx.db.transaction().execute(async (trx) => {
+    const old = await trx
+      .selectFrom('call_app_keys')
+      .select(['id', 'fingerprint'])
+      .where('biz_name', '=', bizName)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    await trx
+      .updateTable('call_app_keys')
+      .set({ status: grace > 0 ? 'retiring' : 'retired', retires_at: retiresAt })
+      .where('biz_name', '=', bizName)
+      .where('status', '=', 'active')
+      .execute();
+    await trx.insertInto('call_app_keys').values(fresh).execute();
+    await trx.updateTable('call_apps').set({ updated_at: now }).where('biz_name', '=', bizName).execute();
+    await recordAudit(trx, {
+      workspaceId: access.workspaceId,
+      actor: access.actor,
+      action: 'callApp.key.rotate',
+      targetType: 'callApp',
+      targetId: bizName,
+      before: old ? { keyId: old.id, fingerprint: old.fingerprint } : null,
+      after: { keyId: fresh.id, fingerprint: fresh.fingerprint, oldKeyRetiresAt: retiresAt },
+      time: now,
+    });
+  });
+  return listKeys(ctx, access, appId, bizName);
+}
+
+/** Ends a retiring key's grace period now. */
+export async function retireKey(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+  keyId: string,
+): Promise<KeyInfo[]> {
+  requireRole(access, 'developer');
+  await configRow(ctx.db, access, appId, bizName);
+  const now = ctx.now();
+  await ctx.db.transaction().execute(async (trx) => {
+    const key = await trx
+      .selectFrom('call_app_keys')
+      .select(['id', 'status', 'retires_at', 'fingerprint'])
+      .where('biz_name', '=', bizName)
+      .where('id', '=', keyId)
+      .executeTakeFirst();
+    if (!key) throw new ParleyError('KEY_NOT_FOUND');
+    if (effectiveStatus(key, now) !== 'retiring') throw new ParleyError('KEY_NOT_RETIRING');
+    await trx
+      .updateTable('call_app_keys')
+      .set({ status: 'retired', retires_at: now })
+      .where('id', '=', keyId)
+      .execute();
+    await recordAudit(trx, {
+      workspaceId: access.workspaceId,
+      actor: access.actor,
+      action: 'callApp.key.retire',
+      targetType: 'callApp',
+      targetId: bizName,
+      before: { keyId, retiresAt: key.retires_at },
+      after: { keyId, retiresAt: now },
+      time: now,
+    });
+  });
+  return listKeys(ctx, access, appId, bizName);
+}
+
+/** Public keys that verify credentials for a bizName right now: the active key and any in grace. */
+export async function verificationKeys(
+  db: Db,
+  bizName: string,
+  now: number,
+): Promise<{ keyId: string; publicKeyPem: string }[]> {
+  const rows = await db
+    .selectFrom('call_app_keys')
+    .select(['id', 'status', 'retires_at', 'public_key_pem'])
+    .where('biz_name', '=', bizName)
+    .where('status', 'in', ['active', 'retiring'])
+    .execute();
+  return rows
+    .filter((r) => effectiveStatus(r, now) !== 'retired')
+    .sort((a, b) => (a.status === 'active' ? -1 : b.status === 'active' ? 1 : 0))
+    .map((r) => ({ keyId: r.id, publicKeyPem: r.public_key_pem }));
+}

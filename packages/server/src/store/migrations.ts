@@ -1,0 +1,147 @@
+/**
+ * The one set of migrations, applied on start for SQLite and PostgreSQL alike. Append new
+ * migrations; never edit one that has shipped.
+ */
+import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  type AnyDb = Kysely<any>;
+  const ms = 'bigint' as const;
+  return {
+    '0001_foundation': {
+      async up(db: AnyDb) {
+        await db.schema
+          .createTable('users')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('email', 'text', (c) => c.notNull().unique())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('workspaces')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('memberships')
+          .addColumn('workspace_id', 'text', (c) =>
+            c.notNull().references('workspaces.id').onDelete('cascade'),
+          )
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .addPrimaryKeyConstraint('memberships_pk', ['workspace_id', 'user_id'])
+          .execute();
+        await db.schema
+          .createTable('apps')
+          .addColumn('workspace_id', 'text', (c) =>
+            c.notNull().references('workspaces.id').onDelete('cascade'),
+          )
+          .addColumn('id', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .addPrimaryKeyConstraint('apps_pk', ['workspace_id', 'id'])
+          .execute();
+        await db.schema
+          .createTable('call_apps')
+          .addColumn('biz_name', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('app_id', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('auto_record', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('recording_callback_url', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('room_callback_url', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('proxy_address', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('proxy_egress_ips', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('config_version', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('config_updated_at', ms, (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .addColumn('updated_at', ms, (c) => c.notNull())
+          .addForeignKeyConstraint(
+            'call_apps_app_fk',
+            ['workspace_id', 'app_id'],
+            'apps',
+            ['workspace_id', 'id'],
+            (c) => c.onDelete('restrict'),
+          )
+          .execute();
+        await db.schema
+          .createIndex('call_apps_by_app')
+          .on('call_apps')
+          .columns(['workspace_id', 'app_id', 'created_at'])
+          .execute();
+        await db.schema
+          .createTable('call_app_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('biz_name', 'text', (c) =>
+            c.notNull().references('call_apps.biz_name').onDelete('cascade'),
+          )
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('public_key_pem', 'text', (c) => c.notNull())
+          .addColumn('private_key_enc', 'text', (c) => c.notNull())
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .addColumn('retires_at', ms)
+          .execute();
+        await db.schema
+          .createIndex('call_app_keys_by_biz')
+          .on('call_app_keys')
+          .columns(['biz_name', 'status'])
+          .execute();
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id_hash', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .addColumn('expires_at', ms, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) =>
+            c.notNull().references('workspaces.id').onDelete('cascade'),
+          )
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('prefix', 'text', (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .addColumn('last_used_at', ms)
+          .addColumn('expires_at', ms)
+          .addColumn('revoked_at', ms)
+          .execute();
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('actor_user_id', 'text')
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target_type', 'text', (c) => c.notNull())
+          .addColumn('target_id', 'text', (c) => c.notNull())
+          .addColumn('before_json', 'text')
+          .addColumn('after_json', 'text')
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('audit_by_ws_time')
+          .on('audit_log')
+          .columns(['workspace_id', 'created_at'])
+          .execute();
+      },
+    },
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return { getMigrations: async () => migrations(dialect) };
+}

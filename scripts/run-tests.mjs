@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Runs every test file (packages/*/test/**/*.test.ts) with node's test runner, prints the
+// spec report, and ends with one line "N passed, N failed". Exits non-zero on any failure.
+// Usage: node scripts/run-tests.mjs [substring-filter ...]
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const filters = process.argv.slice(2);
+
+function findTests(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir)) {
+    if (entry === 'node_modules' || entry === 'dist') continue;
+    const full = path.join(dir, entry);
+    if (statSync(full).isDirectory()) out.push(...findTests(full));
+    else if (entry.endsWith('.test.ts')) out.push(full);
+  }
+  return out;
+}
+
+const files = readdirSync(path.join(root, 'packages'))
+  .map((p) => path.join(root, 'packages', p, 'test'))
+  .filter((d) => {
+    try {
+      return statSync(d).isDirectory();
+    } catch {
+      return false;
+    }
+  })
+  .flatMap(findTests)
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
+
+const outDir = path.join(root, '.test-output');
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+const summaryFile = path.join(outDir, 'summary.json');
+
+const args = [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=1',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${path.join(root, 'scripts', 'summary-reporter.mjs')}`,
+  `--test-reporter-destination=${summaryFile}`,
+  ...files,
+];
+const child = spawn(process.execPath, args, {
+  stdio: 'inherit',
+  cwd: root,
+  env: { ...process.env, PARLEY_TEST: '1' },
+});
+child.on('exit', (code, signal) => {
+  let summary = { passed: 0, failed: 0 };
+  try {
+    summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
+  } catch {
+    summary.failed += 1; // the runner died before reporting
+  }
+  const failed = summary.failed + (code !== 0 && summary.failed === 0 ? 1 : 0);
+  console.log(`\n${summary.passed} passed, ${failed} failed`);
+  process.exit(failed > 0 || code !== 0 || signal ? 1 : 0);
+});

@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { createSign, createVerify } from 'node:crypto';
 import type { CallApp, CallAppList, FeatureConfigResponse, KeyInfo, RevealedKey } from '@parley/protocol';
 import { verificationKeys } from '../src/services/call-apps.js';
-import type {
-  ApiClient} from './helpers.js';
+import type { ApiClient } from './helpers.js';
 import {
   adminPassword,
   callAppsUrl,

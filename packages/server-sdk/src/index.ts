@@ -1,0 +1,1 @@
+export { sign, stringToSign, uidPattern, type Credential, type CredentialInput } from './sign.js';

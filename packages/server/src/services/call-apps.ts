@@ -99,6 +99,11 @@ const listColumns = [
   'k.created_at as key_created_at',
 ] as const;
 
+/**
+ * One page of call applications, newest first. The page is chosen on call_apps alone (the
+ * index covers the filter and the order), then the 50 keys are fetched by primary key, so a
+ * deep page does not join thousands of rows it skips.
+ */
 export async function listCallApps(
   ctx: ServiceContext,
   access: WorkspaceAccess,
@@ -108,7 +113,10 @@ export async function listCallApps(
   await getApp(ctx.db, access, appId);
   const page = q.page ?? 1;
   const pageSize = q.pageSize ?? 20;
-  let base = callAppsWithKey(ctx.db, access.workspaceId, appId);
+  let base = ctx.db
+    .selectFrom('call_apps as c')
+    .where('c.workspace_id', '=', access.workspaceId)
+    .where('c.app_id', '=', appId);
   const search = q.search?.trim() ?? '';
   if (search !== '') {
     base = base.where((eb) =>
@@ -117,16 +125,48 @@ export async function listCallApps(
   }
   const [rows, count] = await Promise.all([
     base
-      .select(listColumns)
+      .select([
+        'c.biz_name',
+        'c.name',
+        'c.app_id',
+        'c.workspace_id',
+        'c.auto_record',
+        'c.created_at',
+        'c.updated_at',
+      ])
       .orderBy('c.created_at', 'desc')
-      .orderBy('c.biz_name')
+      .orderBy('c.biz_name', 'desc')
       .limit(pageSize)
       .offset((page - 1) * pageSize)
       .execute(),
     base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
   ]);
+  const keys =
+    rows.length === 0
+      ? []
+      : await ctx.db
+          .selectFrom('call_app_keys')
+          .select(['biz_name', 'id', 'fingerprint', 'created_at'])
+          .where(
+            'biz_name',
+            'in',
+            rows.map((r) => r.biz_name),
+          )
+          .where('status', '=', 'active')
+          .execute();
+  const keyOf = new Map(keys.map((k) => [k.biz_name, k]));
   const now = ctx.now();
-  return { items: rows.map((r) => toCallApp(r, now)), total: Number(count.n), page, pageSize };
+  const items = rows.flatMap((r) => {
+    const key = keyOf.get(r.biz_name);
+    if (!key) return []; // only while a concurrent delete is half-visible
+    return [
+      toCallApp(
+        { ...r, key_id: key.id, key_fingerprint: key.fingerprint, key_created_at: key.created_at },
+        now,
+      ),
+    ];
+  });
+  return { items, total: Number(count.n), page, pageSize };
 }
 
 export async function getCallApp(

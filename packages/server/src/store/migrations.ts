@@ -73,7 +73,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema
           .createIndex('call_apps_by_app')
           .on('call_apps')
-          .columns(['workspace_id', 'app_id', 'created_at'])
+          .columns(['workspace_id', 'app_id', 'created_at', 'biz_name'])
           .execute();
         await db.schema
           .createTable('call_app_keys')

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { CallApp, CreatedToken, FeatureConfigResponse, Member, Session } from '@parley/protocol';
 import {
   ApiClient,
@@ -353,6 +354,10 @@ describe('HTTP surface', () => {
     assert.equal(doc.openapi, '3.0.3');
     const callApps = doc.paths['/api/v1/workspaces/{workspaceId}/apps/{appId}/call-apps/{bizName}/config'];
     assert.ok(callApps?.['get'] && callApps['put'], 'config endpoints are documented');
+    const committed = JSON.parse(
+      readFileSync(new URL('../../../docs/openapi.json', import.meta.url), 'utf8'),
+    ) as unknown;
+    assert.deepEqual(doc, committed, 'docs/openapi.json is current: run npm run docs:openapi');
     const ui = await fetch(`${server.url}/api/v1/docs/`);
     assert.equal(ui.status, 200);
     assert.match(await ui.text(), /swagger/i);

@@ -6,6 +6,6 @@ import { errorCatalogue } from '../src/index.js';
 it('documents every error code with its HTTP status in docs/errors.md', () => {
   const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
   for (const [code, entry] of Object.entries(errorCatalogue)) {
-    assert.match(doc, new RegExp(`\\| \`${code}\` \\| ${entry.status} \\|`), code);
+    assert.match(doc, new RegExp(`\\| \`${code}\` +\\| ${entry.status} +\\|`), code);
   }
 });

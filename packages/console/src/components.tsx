@@ -16,11 +16,7 @@ export function PageHeader(props: { title: ReactNode; intro?: ReactNode; extra?:
           <Typography.Title level={3} style={{ margin: 0 }}>
             {props.title}
           </Typography.Title>
-          {props.intro ? (
-            <Typography.Paragraph type="secondary" style={{ margin: '8px 0 0', maxWidth: 880 }}>
-              {props.intro}
-            </Typography.Paragraph>
-          ) : null}
+          {props.intro ? <div className="page-intro">{props.intro}</div> : null}
         </div>
         {props.extra ? <Flex gap={8}>{props.extra}</Flex> : null}
       </Flex>

@@ -6,7 +6,7 @@ import { sign, stringToSign } from '../src/index.js';
 /** Pulls the test vector out of docs/signing.md so the published docs stay true. */
 function vectorFromDocs() {
   const doc = readFileSync(new URL('../../../docs/signing.md', import.meta.url), 'utf8');
-  const cell = (name: string) => new RegExp(`\\| ${name} \\| \`([^\`]+)\` \\|`).exec(doc)?.[1] as string;
+  const cell = (name: string) => new RegExp(`\\| ${name} +\\| \`([^\`]+)\` +\\|`).exec(doc)?.[1] as string;
   const blocks = [...doc.matchAll(/```[a-z]*\n([\s\S]*?)\n```/g)].map((m) => (m[1] as string).trim());
   return {
     bizName: cell('bizName'),

@@ -16,7 +16,7 @@ import {
   Tag,
   Typography,
 } from 'antd';
-import { EditOutlined, SaveOutlined } from '@ant-design/icons';
+import { EditOutlined, InfoCircleOutlined, SaveOutlined } from '@ant-design/icons';
 import { validateFeatureConfig } from '@parley/protocol';
 import type { App, CallApp, FeatureConfig, FeatureConfigResponse } from '@parley/protocol';
 import { api, isApiError } from '../api';
@@ -38,6 +38,9 @@ const fieldNames = [
 ] as const satisfies readonly (keyof FeatureConfig)[];
 
 type FieldName = (typeof fieldNames)[number];
+
+/** One message slot for save outcomes, so a success replaces an earlier error. */
+const saveMessageKey = 'config-save';
 
 function isFieldName(value: string): value is FieldName {
   return (fieldNames as readonly string[]).includes(value);
@@ -101,7 +104,7 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
 
   const save = async (): Promise<void> => {
     if (!saved) return;
-    const input = form.getFieldsValue(fieldNames) as FeatureConfig;
+    const input = form.getFieldsValue([...fieldNames]) as FeatureConfig;
     const { issues, value } = validateFeatureConfig({
       autoRecord: Boolean(input.autoRecord),
       recordingCallbackUrl: input.recordingCallbackUrl ?? '',
@@ -112,11 +115,11 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
     clearErrors();
     if (issues.length > 0) {
       form.setFields(
-        issues
-          .filter((i) => isFieldName(i.field))
-          .map((i) => ({ name: i.field, errors: [fieldIssueText(t, i)] })),
+        issues.flatMap((i): { name: FieldName; errors: string[] }[] =>
+          isFieldName(i.field) ? [{ name: i.field, errors: [fieldIssueText(t, i)] }] : [],
+        ),
       );
-      void message.error(t('config.fixErrors'));
+      void message.open({ key: saveMessageKey, type: 'error', content: t('config.fixErrors') });
       return;
     }
     setSaving(true);
@@ -126,16 +129,16 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
       setEditing(false);
       setConflict(false);
       setCallApp((c) => (c ? { ...c, autoRecord: response.config.autoRecord } : c));
-      void message.success(t('config.saved'));
+      void message.open({ key: saveMessageKey, type: 'success', content: t('config.saved') });
     } catch (error) {
       const issue = fieldIssueFromError(error);
       if (isApiError(error, 'VERSION_CONFLICT')) {
         setConflict(true);
       } else if (issue && isFieldName(issue.field)) {
         form.setFields([{ name: issue.field, errors: [fieldIssueText(t, issue)] }]);
-        void message.error(t('config.fixErrors'));
+        void message.open({ key: saveMessageKey, type: 'error', content: t('config.fixErrors') });
       } else {
-        void message.error(errorText(t, error));
+        void message.open({ key: saveMessageKey, type: 'error', content: errorText(t, error) });
       }
     } finally {
       setSaving(false);
@@ -210,8 +213,8 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
         }
         intro={
           <>
-            {t('config.intro')}{' '}
-            <Typography.Text type="secondary" className="small">
+            <div>{t('config.intro')}</div>
+            <Typography.Text type="secondary" className="small" data-testid="config-last-saved">
               {t('config.lastUpdated', { time: formatTime(saved.updatedAt) })}
             </Typography.Text>
           </>
@@ -265,9 +268,9 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
         form={form}
         disabled={!editing}
         layout="horizontal"
-        labelCol={{ flex: '200px' }}
+        labelCol={{ xs: { span: 24 }, md: { span: 7 }, xl: { span: 5 } }}
+        wrapperCol={{ xs: { span: 24 }, md: { span: 17 }, xl: { span: 19 } }}
         labelWrap
-        wrapperCol={{ flex: 1 }}
         className={editing ? 'config-form editing' : 'config-form'}
         data-testid="config-form"
         onFinish={() => void save()}
@@ -277,7 +280,14 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
             name="autoRecord"
             label={t('config.autoRecord')}
             valuePropName="checked"
-            extra={t('config.autoRecordHelp')}
+            extra={
+              <>
+                <div>{t('config.autoRecordHelp')}</div>
+                <div className="note">
+                  <InfoCircleOutlined /> {t('config.autoRecordDefault')}
+                </div>
+              </>
+            }
           >
             <Switch
               checkedChildren={t('config.on')}
@@ -285,9 +295,7 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
               data-testid="field-autoRecord"
             />
           </Form.Item>
-          <Form.Item label=" " colon={false}>
-            <Alert type="info" showIcon title={t('config.autoRecordDefault')} className="inline-alert" />
-          </Form.Item>
+
           <Form.Item
             name="recordingCallbackUrl"
             label={t('config.recordingCallbackUrl')}

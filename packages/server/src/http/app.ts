@@ -68,26 +68,41 @@ export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
 
   opsRoutes(app, deps);
 
+  // The console: hashed files under /assets are immutable; index.html is always revalidated so
+  // a rebuilt console is picked up. Files are looked up per request (wildcard), so rebuilding
+  // the console does not need a server restart.
   const consoleDir = deps.consoleDir;
-  const indexHtml = consoleDir ? path.join(consoleDir, 'index.html') : null;
-  if (consoleDir && indexHtml && existsSync(indexHtml)) {
+  const hasConsole = consoleDir !== null && existsSync(path.join(consoleDir, 'index.html'));
+  if (hasConsole) {
     await app.register(fastifyStatic, {
       root: consoleDir,
       prefix: '/',
-      wildcard: false,
+      wildcard: true,
       index: ['index.html'],
+      setHeaders: (reply, filePath) => {
+        void reply.header(
+          'cache-control',
+          filePath.includes(`${path.sep}assets${path.sep}`)
+            ? 'public, max-age=31536000, immutable'
+            : 'no-cache',
+        );
+      },
     });
   }
 
   app.setNotFoundHandler(async (request, reply) => {
-    const isApi = request.url.startsWith('/api/');
-    if (!isApi && request.method === 'GET' && indexHtml && existsSync(indexHtml)) {
-      // The console is a single-page app: its routes all load index.html.
+    const pathname = request.url.split('?')[0] ?? '/';
+    // Console routes are client-side: any GET that is not the API, docs or a file loads index.html.
+    const isPageRoute =
+      request.method === 'GET' &&
+      !pathname.startsWith('/api/') &&
+      !pathname.startsWith('/assets/') &&
+      !/\.[a-z0-9]+$/i.test(pathname);
+    if (hasConsole && isPageRoute) {
+      void reply.header('cache-control', 'no-cache');
       return reply.sendFile('index.html');
     }
-    throw new ParleyError('ROUTE_NOT_FOUND', {
-      message: `No endpoint ${request.method} ${request.url.split('?')[0]}.`,
-    });
+    throw new ParleyError('ROUTE_NOT_FOUND', { message: `No endpoint ${request.method} ${pathname}.` });
   });
 
   return app;

@@ -1,0 +1,227 @@
+/**
+ * The console in real Chromium against a real server: the seed page's whole first hour.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { CallAppList, FeatureConfigResponse } from '@parley/protocol';
+import {
+  adminEmail,
+  adminPassword,
+  callAppsUrl,
+  memberClient,
+  ownerClient,
+  startTestServer,
+  type ApiClient,
+  type TestServer,
+} from '../../server/test/helpers.js';
+
+const chromiumFlags = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+describe('console in Chromium', () => {
+  let server: TestServer;
+  let owner: ApiClient;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    server = await startTestServer();
+    owner = await ownerClient(server);
+    // playwright gives every launch a fresh, empty profile directory of its own.
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+  });
+  after(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await server?.stop();
+  });
+
+  async function signedInPage(email: string, password: string, locale = 'en-US'): Promise<Page> {
+    const context = await browser.newContext({ locale, viewport: { width: 1440, height: 900 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(`${server.url}/`);
+    await page.getByTestId('login-email').fill(email);
+    await page.getByTestId('login-password').fill(password);
+    await page.getByTestId('login-submit').click();
+    await page.waitForURL(/\/w\/default\/apps\/default\/call-apps$/);
+    return page;
+  }
+
+  async function apiList(search: string): Promise<CallAppList> {
+    return (await owner.get<CallAppList>(`${callAppsUrl()}?search=${encodeURIComponent(search)}`)).body;
+  }
+
+  it('refuses a wrong password on the login page with a message', async () => {
+    const context = await browser.newContext({ locale: 'en-US' });
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(`${server.url}/`);
+    await page.getByTestId('login-email').fill(adminEmail);
+    await page.getByTestId('login-password').fill('not-the-password');
+    await page.getByTestId('login-submit').click();
+    const error = page.getByTestId('login-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), /incorrect/i);
+  });
+
+  it('logs in, creates a call application and shows all five columns of the seed list', async () => {
+    const page = await signedInPage(adminEmail, adminPassword);
+    await page.getByTestId('create-call-app').click();
+    await page.getByTestId('call-app-name-input').fill('Browser made');
+    await page.getByTestId('call-app-create-ok').click();
+    await page.getByTestId('cell-name').getByText('Browser made', { exact: true }).waitFor();
+    const created = (await apiList('Browser made')).items[0];
+    assert.ok(created, 'the call application exists in the API');
+    const row = page.getByTestId(`call-app-row-${created.bizName}`);
+    await row.waitFor();
+    assert.equal((await row.getByTestId('cell-name').innerText()).trim(), 'Browser made');
+    assert.match(await row.getByTestId('cell-bizName').innerText(), new RegExp(created.bizName));
+    assert.match(await row.getByTestId('cell-autoRecord').innerText(), /off|disabled/i);
+    assert.match(await row.getByTestId('cell-createdAt').innerText(), /\d{4}-\d{2}-\d{2} \d{2}:\d{2}/);
+    const keyCell = await row.getByTestId('cell-key').innerText();
+    assert.ok(keyCell.includes(created.key.fingerprint.slice(-8)), keyCell);
+    assert.ok(!keyCell.includes('PRIVATE'), 'the list shows the key masked');
+    // The key cell links to the signing guide.
+    const docsHref = await page.getByTestId(`view-docs-${created.bizName}`).getAttribute('href');
+    assert.equal(docsHref, '/docs/signing');
+  });
+
+  it('reveals the private key after the password is re-entered', async () => {
+    const page = await signedInPage(adminEmail, adminPassword);
+    const app = (await apiList('Browser made')).items[0];
+    assert.ok(app);
+    await page.getByTestId(`view-key-${app.bizName}`).click();
+    const password = page.getByTestId('reauth-password');
+    await password.waitFor();
+    await password.fill('wrong-password-123');
+    await page.getByTestId('reauth-submit').click();
+    await page.locator('.ant-modal .ant-form-item-explain-error').waitFor();
+    await password.fill(adminPassword);
+    await page.getByTestId('reauth-submit').click();
+    const pem = page.getByTestId('private-key-pem');
+    await pem.waitFor();
+    assert.match(
+      await pem.inputValue(),
+      /^-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END PRIVATE KEY-----\n?$/,
+    );
+    const audit = await owner.get<{ total: number }>(
+      `/api/v1/workspaces/default/audit?action=callApp.key.reveal&targetId=${app.bizName}`,
+    );
+    assert.equal(audit.body.total, 1);
+  });
+
+  it('edits the name in place', async () => {
+    const page = await signedInPage(adminEmail, adminPassword);
+    const app = (await apiList('Browser made')).items[0];
+    assert.ok(app);
+    await page.getByTestId(`rename-${app.bizName}`).click();
+    await page.getByTestId('rename-input').fill('Renamed in browser');
+    await page.getByTestId('rename-input').press('Enter');
+    await page
+      .getByTestId(`call-app-row-${app.bizName}`)
+      .getByTestId('cell-name')
+      .getByText('Renamed in browser')
+      .waitFor();
+    const read = await owner.get<{ name: string }>(`${callAppsUrl()}/${app.bizName}`);
+    assert.equal(read.body.name, 'Renamed in browser');
+  });
+
+  it('edits and saves the feature configuration, which persists after a reload', async () => {
+    const page = await signedInPage(adminEmail, adminPassword);
+    const app = (await apiList('Renamed in browser')).items[0];
+    assert.ok(app);
+    await page.getByTestId(`config-${app.bizName}`).click();
+    await page.getByTestId('config-edit').click();
+    await page.getByTestId('field-autoRecord').click();
+    await page.getByTestId('field-recordingCallbackUrl').fill('https://biz.example.com/recording');
+    await page.getByTestId('field-roomCallbackUrl').fill('https://biz.example.com/room');
+    await page.getByTestId('field-proxyAddress').fill('proxy.example.com:3478');
+    await page.getByTestId('field-proxyEgressIps').fill('203.0.113.5; 203.0.113.6');
+    await page.getByTestId('config-save').click();
+    await page.getByTestId('config-edit').waitFor();
+    await page.reload();
+    await page.getByTestId('config-edit').waitFor();
+    assert.equal(
+      await page.getByTestId('field-recordingCallbackUrl').inputValue(),
+      'https://biz.example.com/recording',
+    );
+    assert.equal(
+      await page.getByTestId('field-roomCallbackUrl').inputValue(),
+      'https://biz.example.com/room',
+    );
+    assert.equal(await page.getByTestId('field-proxyAddress').inputValue(), 'proxy.example.com:3478');
+    assert.equal(await page.getByTestId('field-proxyEgressIps').inputValue(), '203.0.113.5;203.0.113.6');
+    assert.equal(await page.getByTestId('field-autoRecord').getAttribute('aria-checked'), 'true');
+    const saved = await owner.get<FeatureConfigResponse>(`${callAppsUrl()}/${app.bizName}/config`);
+    assert.equal(saved.body.config.autoRecord, true);
+    assert.equal(saved.body.config.proxyEgressIps, '203.0.113.5;203.0.113.6');
+    // Cancel discards edits.
+    await page.getByTestId('config-edit').click();
+    await page.getByTestId('field-roomCallbackUrl').fill('https://discarded.example.com/');
+    await page.getByTestId('config-cancel').click();
+    assert.equal(
+      await page.getByTestId('field-roomCallbackUrl').inputValue(),
+      'https://biz.example.com/room',
+    );
+  });
+
+  it('shows a field error for an invalid URL and saves nothing', async () => {
+    const page = await signedInPage(adminEmail, adminPassword);
+    const app = (await apiList('Renamed in browser')).items[0];
+    assert.ok(app);
+    const before = (await owner.get<FeatureConfigResponse>(`${callAppsUrl()}/${app.bizName}/config`)).body;
+    await page.goto(`${server.url}/w/default/apps/default/call-apps/${app.bizName}/config`);
+    await page.getByTestId('config-edit').click();
+    await page.getByTestId('field-roomCallbackUrl').fill('ftp://biz.example.com/room');
+    await page.getByTestId('config-save').click();
+    const error = page.locator('.ant-form-item-has-error .ant-form-item-explain-error');
+    await error.first().waitFor();
+    assert.match(await error.first().innerText(), /http:\/\/ or https:\/\//);
+    const formItem = page
+      .locator('.ant-form-item-has-error')
+      .filter({ has: page.getByTestId('field-roomCallbackUrl') });
+    assert.equal(await formItem.count(), 1, 'the error sits on the room-status URL field');
+    const after = (await owner.get<FeatureConfigResponse>(`${callAppsUrl()}/${app.bizName}/config`)).body;
+    assert.deepEqual(after, before);
+  });
+
+  it('lets a viewer read but not edit, and never shows them keys', async () => {
+    const viewerApi = await memberClient(server, owner, 'viewer');
+    const session = await viewerApi.get<{ user: { email: string } }>('/api/v1/auth/session');
+    const page = await signedInPage(session.body.user.email, 'viewer-password-123');
+    const app = (await apiList('Renamed in browser')).items[0];
+    assert.ok(app);
+    const row = page.getByTestId(`call-app-row-${app.bizName}`);
+    await row.waitFor();
+    assert.equal(await page.getByTestId('create-call-app').count(), 0);
+    assert.equal(await page.getByTestId(`view-key-${app.bizName}`).count(), 0);
+    assert.equal(await page.getByTestId(`rename-${app.bizName}`).count(), 0);
+    assert.equal(await page.getByTestId(`delete-${app.bizName}`).count(), 0);
+    await page.getByTestId(`config-${app.bizName}`).click();
+    await page.getByTestId('field-roomCallbackUrl').waitFor();
+    assert.equal(await page.getByTestId('config-edit').count(), 0);
+    assert.equal(await page.getByTestId('field-roomCallbackUrl').isEditable(), false);
+    assert.equal(await page.getByTestId('rotate-key').count(), 0);
+  });
+
+  it('opens in Chinese for a Chinese browser and switches to English', async () => {
+    const page = await signedInPage(adminEmail, adminPassword, 'zh-CN');
+    await page.getByText('创建通话应用').first().waitFor();
+    await page.getByRole('columnheader', { name: /自动录制状态/ }).waitFor();
+    await page.getByTestId('lang-switch').click();
+    await page.getByRole('columnheader', { name: /Auto-record/i }).waitFor();
+    await page.reload();
+    await page.getByRole('columnheader', { name: /Auto-record/i }).waitFor();
+  });
+});

@@ -305,3 +305,29 @@ export const auditActions = [
   'workspace.create',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
+
+/** A terminal's credential, as the customer's business server signs it. */
+export const CredentialSchema = Type.Object(
+  {
+    bizName: Type.String(),
+    appId: Type.String(),
+    workspaceId: Type.String(),
+    uid: Type.String({ description: 'letters, digits and _; 1 to 128 characters' }),
+    expireTime: Type.Union([Type.Integer(), Type.String()], { description: 'epoch ms' }),
+    signature: Type.String({
+      description: 'base64 SHA256withRSA of bizName+appId+workspaceId+uid+expireTime',
+    }),
+  },
+  { $id: 'Credential' },
+);
+export type Credential = Static<typeof CredentialSchema>;
+
+export const VerifiedCredentialSchema = Type.Object({
+  valid: Type.Literal(true),
+  bizName: Type.String(),
+  appId: Type.String(),
+  workspaceId: Type.String(),
+  uid: Type.String(),
+  expireTime: Type.Number(),
+  keyId: Type.String({ description: 'The key that verified the signature' }),
+});

@@ -28,6 +28,28 @@ export const errorCatalogue = {
     message: 'Someone else saved this in the meantime. Reload to see their changes, then edit again.',
   },
   KEY_NOT_RETIRING: { status: 409, message: 'Only a key in its grace period can be retired.' },
+  CREDENTIAL_MALFORMED: {
+    status: 401,
+    message: 'The credential is missing a field or a field has the wrong type.',
+  },
+  CREDENTIAL_UID_INVALID: {
+    status: 401,
+    message: 'uid must be 1 to 128 letters, digits or underscores.',
+  },
+  CREDENTIAL_EXPIRED: { status: 401, message: 'The credential has expired (expireTime is in the past).' },
+  CREDENTIAL_BIZNAME_UNKNOWN: { status: 401, message: 'No call application has this bizName.' },
+  CREDENTIAL_SCOPE_MISMATCH: {
+    status: 401,
+    message: 'appId or workspaceId does not match the call application of this bizName.',
+  },
+  CREDENTIAL_SIGNATURE_INVALID: {
+    status: 401,
+    message: "The signature does not verify with the call application's key.",
+  },
+  CREDENTIAL_KEY_RETIRED: {
+    status: 401,
+    message: 'The credential was signed with a key that has been rotated out; sign with the current key.',
+  },
   LOGIN_RATE_LIMITED: { status: 429, message: 'Too many failed sign-ins. Try again later.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   NOT_READY: { status: 503, message: 'The server is not ready.' },

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** `parley`: run and administer the server. */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { sign } from '@parley/server-sdk';
 import { ParleyError } from './errors.js';
 import { ConfigError, loadConfig, type ParleyConfig } from './config/config.js';
 import { startServer } from './server.js';
@@ -15,6 +17,9 @@ const usage = `Usage:
       PARLEY_PORT, PARLEY_HOST, PARLEY_DATA_DIR, PARLEY_CONFIG; see docs/configuration.md.
   parley token create --workspace ID --email EMAIL --name NAME [--role ROLE] [--expires-days N]
       Creates an API token for a member of a workspace and prints its secret once.
+  parley sign --biz-name B --app-id A --workspace-id W --uid U --key FILE [--ttl SECONDS | --expire-time MS]
+      Signs a client credential with a call application's private key (PEM file, as
+      "View key" shows it) and prints it as JSON. --ttl defaults to 300 seconds.
   parley help
 `;
 
@@ -109,9 +114,68 @@ async function tokenCreate(args: string[]): Promise<void> {
   }
 }
 
+function signCommand(args: string[]): void {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'biz-name': { type: 'string' },
+      'app-id': { type: 'string' },
+      'workspace-id': { type: 'string' },
+      uid: { type: 'string' },
+      key: { type: 'string' },
+      ttl: { type: 'string' },
+      'expire-time': { type: 'string' },
+    },
+    strict: true,
+  });
+  for (const required of ['biz-name', 'app-id', 'workspace-id', 'uid', 'key'] as const) {
+    if (!values[required]) throw new UsageError(`--${required} is required`);
+  }
+  if (values.ttl !== undefined && values['expire-time'] !== undefined) {
+    throw new UsageError('give --ttl or --expire-time, not both');
+  }
+  let expireTime: number;
+  if (values['expire-time'] !== undefined) {
+    expireTime = Number(values['expire-time']);
+    if (!/^\d+$/.test(values['expire-time']))
+      throw new UsageError('--expire-time must be epoch milliseconds');
+  } else {
+    const ttl = values.ttl === undefined ? 300 : Number(values.ttl);
+    if (!(Number.isInteger(ttl) && ttl > 0))
+      throw new UsageError('--ttl must be a positive whole number of seconds');
+    expireTime = Date.now() + ttl * 1000;
+  }
+  let privateKeyPem: string;
+  try {
+    privateKeyPem = readFileSync(values.key as string, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--key ${values.key}: cannot be read (${(err as NodeJS.ErrnoException).code})`);
+  }
+  if (!privateKeyPem.includes('PRIVATE KEY-----')) {
+    throw new UsageError(
+      `--key ${values.key}: is not a PEM private key (expected -----BEGIN PRIVATE KEY-----)`,
+    );
+  }
+  let credential;
+  try {
+    credential = sign({
+      bizName: values['biz-name'] as string,
+      appId: values['app-id'] as string,
+      workspaceId: values['workspace-id'] as string,
+      uid: values.uid as string,
+      expireTime,
+      privateKeyPem,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  process.stdout.write(`${JSON.stringify(credential, null, 2)}\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'start') return start(rest);
+  if (command === 'sign') return signCommand(rest);
   if (command === 'token' && rest[0] === 'create') return tokenCreate(rest.slice(1));
   if (command === 'help' || command === '--help' || command === '-h' || command === undefined) {
     process.stdout.write(usage);

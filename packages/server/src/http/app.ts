@@ -10,6 +10,7 @@ import type { RouteDeps } from './deps.js';
 import { errorHandler } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { callAppRoutes } from './routes/call-apps.js';
+import { credentialRoutes } from './routes/credentials.js';
 import { opsRoutes } from './routes/ops.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
@@ -60,6 +61,7 @@ export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
       authRoutes(api, deps);
       workspaceRoutes(api, deps);
       callAppRoutes(api, deps);
+      credentialRoutes(api, deps);
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api/v1' },

@@ -303,6 +303,9 @@ export const auditActions = [
   'token.create',
   'token.revoke',
   'workspace.create',
+  'room.create',
+  'room.close',
+  'room.removeParticipant',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 
@@ -331,3 +334,22 @@ export const VerifiedCredentialSchema = Type.Object({
   expireTime: Type.Number(),
   keyId: Type.String({ description: 'The key that verified the signature' }),
 });
+
+export const LiveParticipantSchema = Type.Object({
+  participantId: Type.String(),
+  uid: Type.String(),
+  joinedAt: Type.Number(),
+  durationMs: Type.Number(),
+  tracks: Type.Array(Type.Object({ kind: Type.String(), muted: Type.Boolean() })),
+});
+
+export const LiveRoomSchema = Type.Object({
+  roomId: Type.String(),
+  bizName: Type.String(),
+  createdAt: Type.Number(),
+  durationMs: Type.Number(),
+  participants: Type.Array(LiveParticipantSchema),
+});
+export type LiveRoom = Static<typeof LiveRoomSchema>;
+
+export const LiveRoomListSchema = Type.Object({ items: Type.Array(LiveRoomSchema) });

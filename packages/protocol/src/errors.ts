@@ -18,6 +18,8 @@ export const errorCatalogue = {
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },
   MEMBER_NOT_FOUND: { status: 404, message: 'No such member.' },
   TOKEN_NOT_FOUND: { status: 404, message: 'No such API token.' },
+  ROOM_NOT_FOUND: { status: 404, message: 'No such live room for this call application.' },
+  PARTICIPANT_NOT_FOUND: { status: 404, message: 'No such participant in the room.' },
   WORKSPACE_EXISTS: { status: 409, message: 'A workspace with this id already exists.' },
   APP_EXISTS: { status: 409, message: 'An app with this id already exists in the workspace.' },
   APP_NOT_EMPTY: { status: 409, message: 'Delete the call applications of this app first.' },

@@ -1,3 +1,4 @@
 export * from './errors.js';
 export * from './validation.js';
 export * from './api.js';
+export * from './signaling.js';

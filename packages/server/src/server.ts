@@ -13,6 +13,10 @@ import { bootstrapOwner } from './services/bootstrap.js';
 import type { ServiceContext } from './services/context.js';
 import { LoginLimiter } from './services/login-limiter.js';
 import { openDb, type OpenedDb } from './store/db.js';
+import { RoomRegistry } from './rooms/room.js';
+import { SignalingServer } from './signaling/server.js';
+import type { MediaPlane } from './signaling/media.js';
+import { unavailableMediaPlane } from './signaling/no-media.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** packages/server/dist → repository root. */
@@ -23,6 +27,8 @@ export interface StartOptions {
   now?: () => number;
   /** PostgreSQL schema to isolate in (tests). */
   pgSchema?: string;
+  /** The media plane; defaults to the SFU. */
+  media?: MediaPlane;
 }
 
 export interface RunningServer {
@@ -31,6 +37,8 @@ export interface RunningServer {
   readonly app: FastifyInstance;
   readonly services: ServiceContext;
   readonly db: OpenedDb;
+  readonly rooms: RoomRegistry;
+  readonly signaling: SignalingServer;
   /** Idempotent; resolves when everything is closed. */
   close(): Promise<void>;
 }
@@ -49,6 +57,12 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       now: opts.now ?? Date.now,
       keyRotationGraceHours: config.keyRotationGraceHours,
     };
+    const rooms = new RoomRegistry({
+      maxParticipants: config.maxParticipants,
+      emptyRoomGraceMs: config.emptyRoomGraceSeconds * 1000,
+      idleRoomTimeoutMs: config.idleRoomTimeoutSeconds * 1000,
+      now: services.now,
+    });
     const consoleDir = config.consoleDir || path.join(repoRoot, 'packages', 'console', 'dist');
     app = await buildHttpApp({
       svc: services,
@@ -57,6 +71,22 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       metrics: createMetrics(),
       docsDir: path.join(repoRoot, 'docs'),
       consoleDir,
+      rooms,
+    });
+    const signaling = new SignalingServer({
+      db: db.db,
+      registry: rooms,
+      media: opts.media ?? unavailableMediaPlane('not built yet'),
+      log: app.log,
+      now: services.now,
+      reconnectGraceMs: config.reconnectGraceSeconds * 1000,
+      helloTimeoutMs: 10_000,
+      maxMessageBytes: config.signalingMaxMessageBytes,
+      messagesPerSecond: config.signalingMessagesPerSecond,
+      iceServers: config.iceServers,
+    });
+    app.server.on('upgrade', (request, socket, head) => {
+      if (!signaling.handleUpgrade(request, socket, head)) socket.destroy();
     });
     const boot = await bootstrapOwner(services, { email: config.adminEmail, password: config.adminPassword });
     if (boot?.generatedPassword) {
@@ -87,8 +117,12 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       app: running,
       services,
       db,
+      rooms,
+      signaling,
       close: () =>
         (closing ??= (async () => {
+          await signaling.close();
+          rooms.close('shutdown');
           await running.close();
           await db.close();
         })()),

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isIP } from '@parley/protocol';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -29,6 +30,29 @@ export interface ParleyConfig {
   /** Where the console's built files are; empty means the bundled console. */
   readonly consoleDir: string;
   readonly configFile: string;
+  /** Most participants a room holds. */
+  readonly maxParticipants: number;
+  /** How long a dropped signaling connection may resume its session before the user has left. */
+  readonly reconnectGraceSeconds: number;
+  /** How long an empty room waits for someone to (re)join before it is destroyed. */
+  readonly emptyRoomGraceSeconds: number;
+  /** How long a room created through the REST API waits for its first participant. */
+  readonly idleRoomTimeoutSeconds: number;
+  readonly signalingMaxMessageBytes: number;
+  readonly signalingMessagesPerSecond: number;
+  /** UDP port range of the media plane; 0 and 0 let the OS pick. */
+  readonly rtcPortMin: number;
+  readonly rtcPortMax: number;
+  /** Public addresses announced in ICE candidates instead of the host's own (servers behind NAT). */
+  readonly announcedIps: readonly string[];
+  /** STUN/TURN servers handed to clients, e.g. [{"urls":["stun:stun.example.com:3478"]}]. */
+  readonly iceServers: readonly IceServer[];
+}
+
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
 }
 
 export class ConfigError extends Error {
@@ -83,6 +107,55 @@ function oneOf<T extends string>(...values: T[]) {
     if (typeof raw === 'string' && (values as string[]).includes(raw)) return { ok: raw as T };
     return { error: `must be one of ${values.join(', ')}` };
   };
+}
+
+function ipList(raw: unknown): Parsed<readonly string[]> {
+  const items = Array.isArray(raw)
+    ? raw
+    : typeof raw === 'string'
+      ? raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : null;
+  if (!items || !items.every((i) => typeof i === 'string' && isIP(i))) {
+    return { error: 'must be a list of IPv4/IPv6 addresses (comma-separated in the environment)' };
+  }
+  return { ok: Object.freeze([...items] as string[]) };
+}
+
+function iceServerList(raw: unknown): Parsed<readonly IceServer[]> {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return { error: 'must be a JSON array such as [{"urls":["stun:stun.example.com:3478"]}]' };
+    }
+  }
+  if (!Array.isArray(value)) return { error: 'must be an array of {urls, username?, credential?}' };
+  const out: IceServer[] = [];
+  for (const [i, entry] of value.entries()) {
+    const e = entry as Record<string, unknown>;
+    const urls = typeof e?.['urls'] === 'string' ? [e['urls']] : e?.['urls'];
+    if (
+      !Array.isArray(urls) ||
+      urls.length === 0 ||
+      !urls.every((u) => typeof u === 'string' && /^(stuns?|turns?):[^\s]+$/.test(u))
+    ) {
+      return { error: `entry ${i}: urls must be stun:, stuns:, turn: or turns: URLs` };
+    }
+    for (const k of ['username', 'credential'] as const) {
+      if (e[k] !== undefined && typeof e[k] !== 'string')
+        return { error: `entry ${i}: ${k} must be a string` };
+    }
+    out.push({
+      urls: urls as string[],
+      ...(typeof e['username'] === 'string' ? { username: e['username'] } : {}),
+      ...(typeof e['credential'] === 'string' ? { credential: e['credential'] } : {}),
+    });
+  }
+  return { ok: Object.freeze(out) };
 }
 
 const settings: Setting<keyof ParleyConfig>[] = [
@@ -156,6 +229,41 @@ const settings: Setting<keyof ParleyConfig>[] = [
     parse: str((s) => (s === '' || s.length >= 12 ? null : 'must be at least 12 characters')),
   },
   { key: 'consoleDir', env: 'PARLEY_CONSOLE_DIR', default: '', parse: str() },
+  { key: 'maxParticipants', env: 'PARLEY_MAX_PARTICIPANTS', default: 16, parse: intIn(2, 100) },
+  {
+    key: 'reconnectGraceSeconds',
+    env: 'PARLEY_RECONNECT_GRACE_SECONDS',
+    default: 20,
+    parse: numberIn(0, 600),
+  },
+  {
+    key: 'emptyRoomGraceSeconds',
+    env: 'PARLEY_EMPTY_ROOM_GRACE_SECONDS',
+    default: 10,
+    parse: numberIn(0, 3600),
+  },
+  {
+    key: 'idleRoomTimeoutSeconds',
+    env: 'PARLEY_IDLE_ROOM_TIMEOUT_SECONDS',
+    default: 300,
+    parse: numberIn(1, 86400),
+  },
+  {
+    key: 'signalingMaxMessageBytes',
+    env: 'PARLEY_SIGNALING_MAX_MESSAGE_BYTES',
+    default: 65536,
+    parse: intIn(4096, 1048576),
+  },
+  {
+    key: 'signalingMessagesPerSecond',
+    env: 'PARLEY_SIGNALING_MESSAGES_PER_SECOND',
+    default: 50,
+    parse: intIn(1, 10000),
+  },
+  { key: 'rtcPortMin', env: 'PARLEY_RTC_PORT_MIN', default: 0, parse: intIn(0, 65535) },
+  { key: 'rtcPortMax', env: 'PARLEY_RTC_PORT_MAX', default: 0, parse: intIn(0, 65535) },
+  { key: 'announcedIps', env: 'PARLEY_ANNOUNCED_IPS', default: Object.freeze([]), parse: ipList },
+  { key: 'iceServers', env: 'PARLEY_ICE_SERVERS', default: Object.freeze([]), parse: iceServerList },
 ];
 
 export const configFlags = settings.filter((s) => s.flag).map((s) => s.flag as string);
@@ -217,6 +325,13 @@ export function loadConfig(sources: ConfigSources = {}): ParleyConfig {
     } else {
       out[s.key] = parsed.ok;
     }
+  }
+  const portMin = out['rtcPortMin'] as number | undefined;
+  const portMax = out['rtcPortMax'] as number | undefined;
+  if (portMin !== undefined && portMax !== undefined && (portMin === 0) !== (portMax === 0)) {
+    problems.push('rtcPortMin/rtcPortMax: set both or neither');
+  } else if (portMin && portMax && portMax - portMin < 1) {
+    problems.push(`rtcPortMax: must be above rtcPortMin (got ${portMin}-${portMax})`);
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   out['dataDir'] = path.resolve(out['dataDir'] as string);

@@ -11,6 +11,7 @@ import { errorHandler } from './errors.js';
 import { authRoutes } from './routes/auth.js';
 import { callAppRoutes } from './routes/call-apps.js';
 import { credentialRoutes } from './routes/credentials.js';
+import { roomRoutes } from './routes/rooms.js';
 import { opsRoutes } from './routes/ops.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
@@ -62,6 +63,7 @@ export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
       workspaceRoutes(api, deps);
       callAppRoutes(api, deps);
       credentialRoutes(api, deps);
+      roomRoutes(api, deps);
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api/v1' },

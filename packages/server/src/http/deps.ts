@@ -5,6 +5,7 @@ import type { Actor, ServiceContext } from '../services/context.js';
 import type { LoginLimiter } from '../services/login-limiter.js';
 import { authenticate } from './auth.js';
 import type { Metrics } from './metrics.js';
+import type { RoomRegistry } from '../rooms/room.js';
 
 export interface RouteDeps {
   svc: ServiceContext;
@@ -14,6 +15,7 @@ export interface RouteDeps {
   /** Docs folder rendered at /docs/:page. */
   docsDir: string;
   consoleDir: string | null;
+  rooms: RoomRegistry;
 }
 
 export async function actorOf(deps: RouteDeps, request: FastifyRequest): Promise<Actor> {

@@ -1,0 +1,40 @@
+/**
+ * What signaling needs from the media plane for one room. The SFU implements it; signaling
+ * never touches RTP, and the SFU never sees credentials, rooms or sockets.
+ */
+import type { MediaKind } from '@parley/protocol';
+
+export interface RoomMedia {
+  /** A participant's offer (sendonly audio/video) → the server's answer and the kinds it carries. */
+  publish(
+    participantId: string,
+    offerSdp: string,
+  ): Promise<{ transportId: string; answerSdp: string; kinds: MediaKind[] }>;
+  /** The server's offer carrying the publisher's tracks to the subscriber. */
+  subscribe(subscriberId: string, publisherId: string): Promise<{ transportId: string; offerSdp: string }>;
+  unsubscribe(subscriberId: string, publisherId: string): void;
+  setAnswer(participantId: string, transportId: string, answerSdp: string): Promise<void>;
+  addRemoteCandidate(participantId: string, transportId: string, candidate: string, mid: string): void;
+  unpublish(participantId: string, kind?: MediaKind): MediaKind[];
+  removeParticipant(participantId: string): void;
+  /** Idempotent. */
+  close(): void;
+}
+
+export interface MediaPlane {
+  /** `onCandidate` delivers the server's trickled ICE candidates for a participant's transport. */
+  createRoomMedia(
+    roomId: string,
+    onCandidate: (participantId: string, transportId: string, candidate: string, mid: string) => void,
+  ): RoomMedia;
+}
+
+/** Thrown by the media plane for a request it cannot serve; becomes a signaling error. */
+export class MediaError extends Error {
+  constructor(
+    readonly code: 'TRANSPORT_NOT_FOUND' | 'NOT_PUBLISHING' | 'MEDIA_FAILED' | 'PARTICIPANT_NOT_FOUND',
+    message: string,
+  ) {
+    super(message);
+  }
+}

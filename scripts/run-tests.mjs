@@ -33,10 +33,11 @@ const files = readdirSync(path.join(root, 'packages'))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
 
+// One summary file per run, so runs side by side don't clobber each other's counts.
 const outDir = path.join(root, '.test-output');
-rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
-const summaryFile = path.join(outDir, 'summary.json');
+const summaryFile = path.join(outDir, `summary-${process.pid}.json`);
+rmSync(summaryFile, { force: true });
 
 const args = [
   '--import',
@@ -61,6 +62,7 @@ child.on('exit', (code, signal) => {
   } catch {
     summary.failed += 1; // the runner died before reporting
   }
+  rmSync(summaryFile, { force: true });
   const failed = summary.failed + (code !== 0 && summary.failed === 0 ? 1 : 0);
   console.log(`\n${summary.passed} passed, ${failed} failed`);
   process.exit(failed > 0 || code !== 0 || signal ? 1 : 0);

@@ -306,6 +306,8 @@ export const auditActions = [
   'room.create',
   'room.close',
   'room.removeParticipant',
+  'callback.redeliver',
+  'callback.secret.rotate',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 
@@ -353,3 +355,91 @@ export const LiveRoomSchema = Type.Object({
 export type LiveRoom = Static<typeof LiveRoomSchema>;
 
 export const LiveRoomListSchema = Type.Object({ items: Type.Array(LiveRoomSchema) });
+
+export const CallbackAttemptSchema = Type.Object({
+  attempt: Type.Integer(),
+  startedAt: Type.Number(),
+  durationMs: Type.Number(),
+  statusCode: Type.Union([Type.Integer(), Type.Null()]),
+  success: Type.Boolean(),
+  error: Type.Union([Type.String(), Type.Null()]),
+  responseExcerpt: Type.Union([Type.String(), Type.Null()], {
+    description: 'First 1 KiB of the response body',
+  }),
+});
+
+export const CallbackDeliverySchema = Type.Object({
+  eventId: Type.Integer(),
+  bizRequestId: Type.String(),
+  kind: Type.Union([Type.Literal('room'), Type.Literal('recording')]),
+  eventCode: Type.Integer(),
+  roomId: Type.String(),
+  uid: Type.String(),
+  url: Type.String(),
+  status: Type.Union([
+    Type.Literal('pending'),
+    Type.Literal('delivering'),
+    Type.Literal('succeeded'),
+    Type.Literal('failed'),
+  ]),
+  attempts: Type.Integer(),
+  createdAt: Type.Number(),
+  completedAt: Type.Union([Type.Number(), Type.Null()]),
+  nextAttemptAt: Type.Union([Type.Number(), Type.Null()]),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  payload: Type.Unknown({ description: 'The exact JSON body sent' }),
+  attemptLog: Type.Array(CallbackAttemptSchema),
+});
+export type CallbackDelivery = Static<typeof CallbackDeliverySchema>;
+
+export const CallbackDeliveryListSchema = Type.Object({
+  items: Type.Array(CallbackDeliverySchema),
+  total: Type.Number(),
+  page: Type.Number(),
+  pageSize: Type.Number(),
+});
+export type CallbackDeliveryList = Static<typeof CallbackDeliveryListSchema>;
+
+export const CallbackDeliveryQuerySchema = Type.Object({
+  status: Type.Optional(
+    Type.Union([
+      Type.Literal('pending'),
+      Type.Literal('delivering'),
+      Type.Literal('succeeded'),
+      Type.Literal('failed'),
+    ]),
+  ),
+  kind: Type.Optional(Type.Union([Type.Literal('room'), Type.Literal('recording')])),
+  eventCode: Type.Optional(Type.Integer()),
+  roomId: Type.Optional(Type.String({ maxLength: 128 })),
+  uid: Type.Optional(Type.String({ maxLength: 128 })),
+  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+});
+export type CallbackDeliveryQuery = Static<typeof CallbackDeliveryQuerySchema>;
+
+export const TestCallbackRequestSchema = Type.Object(
+  { kind: Type.Union([Type.Literal('room'), Type.Literal('recording')]) },
+  strict,
+);
+
+export const TestCallbackResultSchema = Type.Object({
+  url: Type.String(),
+  payload: Type.Unknown(),
+  success: Type.Boolean(),
+  statusCode: Type.Union([Type.Integer(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+  responseExcerpt: Type.Union([Type.String(), Type.Null()]),
+  durationMs: Type.Number(),
+});
+export type TestCallbackResult = Static<typeof TestCallbackResultSchema>;
+
+export const CallbackSecretSchema = Type.Object({
+  secretId: Type.String(),
+  secret: Type.String({ description: 'whsec_...: verify webhook-signature with it' }),
+  status: Type.Union([Type.Literal('active'), Type.Literal('retiring')]),
+  createdAt: Type.Number(),
+  expiresAt: Type.Union([Type.Number(), Type.Null()]),
+});
+export type CallbackSecret = Static<typeof CallbackSecretSchema>;
+export const CallbackSecretListSchema = Type.Object({ items: Type.Array(CallbackSecretSchema) });

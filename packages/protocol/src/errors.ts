@@ -20,6 +20,8 @@ export const errorCatalogue = {
   TOKEN_NOT_FOUND: { status: 404, message: 'No such API token.' },
   ROOM_NOT_FOUND: { status: 404, message: 'No such live room for this call application.' },
   PARTICIPANT_NOT_FOUND: { status: 404, message: 'No such participant in the room.' },
+  CALLBACK_NOT_FOUND: { status: 404, message: 'No such callback event.' },
+  CALLBACK_URL_NOT_SET: { status: 409, message: 'Set the callback URL in the feature configuration first.' },
   WORKSPACE_EXISTS: { status: 409, message: 'A workspace with this id already exists.' },
   APP_EXISTS: { status: 409, message: 'An app with this id already exists in the workspace.' },
   APP_NOT_EMPTY: { status: 409, message: 'Delete the call applications of this app first.' },

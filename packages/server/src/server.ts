@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import type { ParleyConfig } from './config/config.js';
 import { buildHttpApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
@@ -17,6 +18,10 @@ import { RoomRegistry } from './rooms/room.js';
 import { SignalingServer } from './signaling/server.js';
 import type { MediaPlane } from './signaling/media.js';
 import { unavailableMediaPlane } from './signaling/no-media.js';
+import { CallbackDispatcher } from './callbacks/dispatcher.js';
+import { CallbackSender } from './callbacks/deliver.js';
+import { createCallbackMetrics } from './callbacks/metrics.js';
+import { attachRoomCallbacks } from './callbacks/room-callbacks.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** packages/server/dist → repository root. */
@@ -39,17 +44,26 @@ export interface RunningServer {
   readonly db: OpenedDb;
   readonly rooms: RoomRegistry;
   readonly signaling: SignalingServer;
+  readonly dispatcher: CallbackDispatcher;
   /** Idempotent; resolves when everything is closed. */
   close(): Promise<void>;
 }
 
 export async function startServer(config: ParleyConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const log = pino({
+    level: config.logLevel,
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
+  });
   const db = await openDb({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     ...(opts.pgSchema ? { pgSchema: opts.pgSchema } : {}),
   });
-  let app: FastifyInstance | null = null;
+  // Undone in reverse order on failure and on close().
+  const closers: (() => Promise<void> | void)[] = [() => db.close()];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
   try {
     const services: ServiceContext = {
       db: db.db,
@@ -57,79 +71,112 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       now: opts.now ?? Date.now,
       keyRotationGraceHours: config.keyRotationGraceHours,
     };
+    const metrics = createMetrics();
     const rooms = new RoomRegistry({
       maxParticipants: config.maxParticipants,
       emptyRoomGraceMs: config.emptyRoomGraceSeconds * 1000,
       idleRoomTimeoutMs: config.idleRoomTimeoutSeconds * 1000,
       now: services.now,
     });
-    const consoleDir = config.consoleDir || path.join(repoRoot, 'packages', 'console', 'dist');
-    app = await buildHttpApp({
+
+    const sender = new CallbackSender(
+      { allow: config.callbackAllowNetworks, allowLoopback: config.callbackAllowLoopback },
+      config.callbackTimeoutSeconds * 1000,
+      services.now,
+    );
+    closers.push(() => sender.close());
+    const dispatcher = new CallbackDispatcher({
+      db: db.db,
+      dialect: db.dialect,
+      vault: services.vault,
+      sender,
+      metrics: createCallbackMetrics(metrics.registry),
+      log,
+      now: services.now,
+      retryScheduleMs: config.callbackRetrySchedule.map((sec) => sec * 1000),
+      jitter: config.callbackRetryJitter,
+      concurrency: config.callbackConcurrency,
+    });
+    closers.push(() => dispatcher.close());
+    attachRoomCallbacks(rooms, dispatcher, db.db);
+    // Rooms close before the dispatcher so their last events reach the outbox.
+    closers.push(() => rooms.close('shutdown'));
+
+    const app = await buildHttpApp({
+      log,
       svc: services,
       config,
       limiter: new LoginLimiter(config.loginMaxFailures, config.loginWindowSeconds * 1000),
-      metrics: createMetrics(),
+      metrics,
       docsDir: path.join(repoRoot, 'docs'),
-      consoleDir,
+      consoleDir: config.consoleDir || path.join(repoRoot, 'packages', 'console', 'dist'),
+      clientDir: path.join(repoRoot, 'packages', 'client', 'dist'),
       rooms,
+      callbacks: {
+        svc: services,
+        dispatcher,
+        sender,
+        secretOverlapMs: config.callbackSecretOverlapHours * 3600_000,
+      },
     });
+    closers.push(() => app.close());
+
     const signaling = new SignalingServer({
       db: db.db,
       registry: rooms,
       media: opts.media ?? unavailableMediaPlane('not built yet'),
-      log: app.log,
+      log,
       now: services.now,
+      persisted: () => dispatcher.persisted(),
       reconnectGraceMs: config.reconnectGraceSeconds * 1000,
       helloTimeoutMs: 10_000,
       maxMessageBytes: config.signalingMaxMessageBytes,
       messagesPerSecond: config.signalingMessagesPerSecond,
       iceServers: config.iceServers,
     });
+    closers.push(() => signaling.close());
     app.server.on('upgrade', (request, socket, head) => {
       if (!signaling.handleUpgrade(request, socket, head)) socket.destroy();
     });
+
     const boot = await bootstrapOwner(services, { email: config.adminEmail, password: config.adminPassword });
     if (boot?.generatedPassword) {
-      app.log.warn(
+      log.warn(
         { email: boot.email, password: boot.generatedPassword },
         'owner account created with a generated password; it is shown only this once: sign in and keep it safe',
       );
     } else if (boot) {
-      app.log.info(
+      log.info(
         { email: boot.email },
         'owner account created from PARLEY_ADMIN_EMAIL / PARLEY_ADMIN_PASSWORD',
       );
     }
+    await dispatcher.start();
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
-    app.log.info(
+    log.info(
       { url, database: db.dialect, dataDir: config.dataDir },
       `Parley is listening; console at ${url}/`,
     );
-    const running = app;
     let closing: Promise<void> | null = null;
     return {
       url,
       port,
-      app: running,
+      app,
       services,
       db,
       rooms,
       signaling,
-      close: () =>
-        (closing ??= (async () => {
-          await signaling.close();
-          rooms.close('shutdown');
-          await running.close();
-          await db.close();
-        })()),
+      dispatcher,
+      // Cascade: signaling (terminals told goodbye) → HTTP → rooms (last room events) →
+      // dispatcher (outbox writes and in-flight attempts finish) → callback sender → database.
+      close: () => (closing ??= closeAll()),
     };
   } catch (err) {
-    await app?.close();
-    await db.close();
+    await closeAll();
     throw err;
   }
 }

@@ -47,6 +47,18 @@ export interface ParleyConfig {
   readonly announcedIps: readonly string[];
   /** STUN/TURN servers handed to clients, e.g. [{"urls":["stun:stun.example.com:3478"]}]. */
   readonly iceServers: readonly IceServer[];
+  /** Per-attempt timeout of a callback request. */
+  readonly callbackTimeoutSeconds: number;
+  /** Delay before each retry, seconds; its length is the number of retries. */
+  readonly callbackRetrySchedule: readonly number[];
+  readonly callbackRetryJitter: number;
+  readonly callbackConcurrency: number;
+  /** CIDRs callbacks may reach although they are private/loopback/link-local. */
+  readonly callbackAllowNetworks: readonly string[];
+  /** Development mode: callbacks may reach loopback addresses. */
+  readonly callbackAllowLoopback: boolean;
+  /** How long the previous callback signing secret keeps signing after a rotation. */
+  readonly callbackSecretOverlapHours: number;
 }
 
 export interface IceServer {
@@ -158,6 +170,52 @@ function iceServerList(raw: unknown): Parsed<readonly IceServer[]> {
   return { ok: Object.freeze(out) };
 }
 
+function bool(raw: unknown): Parsed<boolean> {
+  if (typeof raw === 'boolean') return { ok: raw };
+  if (raw === 'true' || raw === '1') return { ok: true };
+  if (raw === 'false' || raw === '0') return { ok: false };
+  return { error: 'must be true or false' };
+}
+
+function listOf(raw: unknown): unknown[] | null {
+  if (Array.isArray(raw)) return raw;
+  if (typeof raw === 'string')
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  return null;
+}
+
+function secondsList(raw: unknown): Parsed<readonly number[]> {
+  const items = listOf(raw)?.map((v) => (typeof v === 'string' ? Number(v) : v));
+  if (
+    !items ||
+    items.length > 30 ||
+    !items.every((n) => typeof n === 'number' && Number.isFinite(n) && n > 0 && n <= 7 * 86400)
+  ) {
+    return {
+      error: 'must be a list of up to 30 delays in seconds (each above 0, at most 7 days), e.g. 5,30,300',
+    };
+  }
+  return { ok: Object.freeze(items as number[]) };
+}
+
+function cidrList(raw: unknown): Parsed<readonly string[]> {
+  const items = listOf(raw);
+  const valid = (c: unknown) => {
+    if (typeof c !== 'string') return false;
+    const [ip, prefix, extra] = c.split('/');
+    if (extra !== undefined || !ip || !isIP(ip)) return false;
+    if (prefix === undefined) return true;
+    const n = /^\d{1,3}$/.test(prefix) ? Number(prefix) : -1;
+    return n >= 0 && n <= (ip.includes(':') ? 128 : 32);
+  };
+  if (!items || !items.every(valid))
+    return { error: 'must be a list of IP addresses or CIDRs such as 10.1.0.0/16' };
+  return { ok: Object.freeze(items as string[]) };
+}
+
 const settings: Setting<keyof ParleyConfig>[] = [
   { key: 'port', env: 'PARLEY_PORT', flag: 'port', default: 7880, parse: intIn(0, 65535) },
   {
@@ -264,6 +322,33 @@ const settings: Setting<keyof ParleyConfig>[] = [
   { key: 'rtcPortMax', env: 'PARLEY_RTC_PORT_MAX', default: 0, parse: intIn(0, 65535) },
   { key: 'announcedIps', env: 'PARLEY_ANNOUNCED_IPS', default: Object.freeze([]), parse: ipList },
   { key: 'iceServers', env: 'PARLEY_ICE_SERVERS', default: Object.freeze([]), parse: iceServerList },
+  {
+    key: 'callbackTimeoutSeconds',
+    env: 'PARLEY_CALLBACK_TIMEOUT_SECONDS',
+    default: 10,
+    parse: numberIn(0.1, 120),
+  },
+  {
+    key: 'callbackRetrySchedule',
+    env: 'PARLEY_CALLBACK_RETRY_SCHEDULE',
+    default: Object.freeze([5, 30, 300, 1800, 7200, 18000, 36000, 36000]),
+    parse: secondsList,
+  },
+  { key: 'callbackRetryJitter', env: 'PARLEY_CALLBACK_RETRY_JITTER', default: 0.2, parse: numberIn(0, 0.5) },
+  { key: 'callbackConcurrency', env: 'PARLEY_CALLBACK_CONCURRENCY', default: 64, parse: intIn(1, 1024) },
+  {
+    key: 'callbackAllowNetworks',
+    env: 'PARLEY_CALLBACK_ALLOW_NETWORKS',
+    default: Object.freeze([]),
+    parse: cidrList,
+  },
+  { key: 'callbackAllowLoopback', env: 'PARLEY_CALLBACK_ALLOW_LOOPBACK', default: false, parse: bool },
+  {
+    key: 'callbackSecretOverlapHours',
+    env: 'PARLEY_CALLBACK_SECRET_OVERLAP_HOURS',
+    default: 24,
+    parse: numberIn(0, 720),
+  },
 ];
 
 export const configFlags = settings.filter((s) => s.flag).map((s) => s.flag as string);

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
@@ -12,15 +13,13 @@ import { authRoutes } from './routes/auth.js';
 import { callAppRoutes } from './routes/call-apps.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { roomRoutes } from './routes/rooms.js';
+import { callbackRoutes } from './routes/callbacks.js';
 import { opsRoutes } from './routes/ops.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
 export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: {
-      level: deps.config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
-    },
+    loggerInstance: deps.log,
     bodyLimit: 256 * 1024,
     trustProxy: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
@@ -64,6 +63,7 @@ export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
       callAppRoutes(api, deps);
       credentialRoutes(api, deps);
       roomRoutes(api, deps);
+      callbackRoutes(api, deps);
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api/v1' },
@@ -91,6 +91,27 @@ export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
             : 'no-cache',
         );
       },
+    });
+  }
+
+  // The browser SDK bundle and the call page (packages/client).
+  const clientDir = deps.clientDir;
+  if (clientDir && existsSync(path.join(clientDir, 'call', 'index.html'))) {
+    await app.register(fastifyStatic, {
+      root: path.join(clientDir, 'call'),
+      prefix: '/call/',
+      decorateReply: false,
+      setHeaders: (reply) => void reply.header('cache-control', 'no-cache'),
+    });
+    app.get('/call', { schema: { hide: true } }, async (request, reply) => {
+      const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+      return reply.redirect(`/call/${query}`);
+    });
+  }
+  if (clientDir && existsSync(path.join(clientDir, 'parley-client.js'))) {
+    app.get('/sdk/parley-client.js', { schema: { hide: true } }, async (_request, reply) => {
+      void reply.header('cache-control', 'no-cache').type('text/javascript; charset=utf-8');
+      return readFile(path.join(clientDir, 'parley-client.js'));
     });
   }
 

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { ParleyConfig } from '../config/config.js';
 import { workspaceAccess, type WorkspaceAccess } from '../services/access.js';
 import type { Actor, ServiceContext } from '../services/context.js';
@@ -6,8 +6,10 @@ import type { LoginLimiter } from '../services/login-limiter.js';
 import { authenticate } from './auth.js';
 import type { Metrics } from './metrics.js';
 import type { RoomRegistry } from '../rooms/room.js';
+import type { CallbackServiceDeps } from '../callbacks/service.js';
 
 export interface RouteDeps {
+  log: FastifyBaseLogger;
   svc: ServiceContext;
   config: ParleyConfig;
   limiter: LoginLimiter;
@@ -15,7 +17,10 @@ export interface RouteDeps {
   /** Docs folder rendered at /docs/:page. */
   docsDir: string;
   consoleDir: string | null;
+  /** Built browser SDK (parley-client.js) and call page (call/). */
+  clientDir: string | null;
   rooms: RoomRegistry;
+  callbacks: CallbackServiceDeps;
 }
 
 export async function actorOf(deps: RouteDeps, request: FastifyRequest): Promise<Actor> {

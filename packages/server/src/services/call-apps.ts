@@ -15,6 +15,7 @@ import {
   type ListCallAppsQuery,
   type RevealedKey,
 } from '@parley/protocol';
+import { sign, type Credential } from '@parley/server-sdk';
 import { ParleyError, fieldError } from '../errors.js';
 import { generateRsaKeyPair, keyFingerprint, maskKey } from '../security/keys.js';
 import { newBizName, newKeyId } from '../security/ids.js';
@@ -291,6 +292,13 @@ export async function deleteCallApp(
   await ctx.db.transaction().execute(async (trx) => {
     const before = await getCallApp(trx, access, appId, bizName, now);
     await trx.deleteFrom('call_app_keys').where('biz_name', '=', bizName).execute();
+    // Its callback history and secrets go with it (attempts cascade from their events).
+    await trx
+      .deleteFrom('callback_attempts')
+      .where('event_id', 'in', trx.selectFrom('callback_events').select('id').where('biz_name', '=', bizName))
+      .execute();
+    await trx.deleteFrom('callback_events').where('biz_name', '=', bizName).execute();
+    await trx.deleteFrom('callback_secrets').where('biz_name', '=', bizName).execute();
     await trx.deleteFrom('call_apps').where('biz_name', '=', bizName).execute();
     await recordAudit(trx, {
       workspaceId: access.workspaceId,
@@ -538,4 +546,33 @@ export async function verificationKeys(
     .filter((r) => effectiveStatus(r, now) !== 'retired')
     .sort((a, b) => (a.status === 'active' ? -1 : b.status === 'active' ? 1 : 0))
     .map((r) => ({ keyId: r.id, publicKeyPem: r.public_key_pem }));
+}
+
+/**
+ * Signs a credential for the signed-in console user, so they can try a call from the console
+ * without a business server. The uid is derived from the user id; the credential lasts an hour.
+ */
+export async function signTryCredential(
+  ctx: ServiceContext,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+): Promise<Credential> {
+  requireRole(access, 'developer');
+  const app = await getCallApp(ctx.db, access, appId, bizName, ctx.now());
+  const key = await ctx.db
+    .selectFrom('call_app_keys')
+    .select(['id', 'private_key_enc'])
+    .where('biz_name', '=', bizName)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+  if (!key) throw new ParleyError('KEY_NOT_FOUND');
+  return sign({
+    bizName,
+    appId: app.appId,
+    workspaceId: app.workspaceId,
+    uid: `console_${access.actor.userId.replace(/^u_/, '')}`,
+    expireTime: ctx.now() + 3600_000,
+    privateKeyPem: ctx.vault.decrypt(key.private_key_enc, `${bizName}/${key.id}`),
+  });
 }

@@ -42,6 +42,8 @@ export interface SignalingOptions {
   media: MediaPlane;
   log: FastifyBaseLogger;
   now: () => number;
+  /** Resolves once the room events emitted so far are durable (the callbacks outbox). */
+  persisted: () => Promise<void>;
   reconnectGraceMs: number;
   helloTimeoutMs: number;
   maxMessageBytes: number;
@@ -347,6 +349,8 @@ export class SignalingServer {
     }
     try {
       const data = await this.#request(session, message);
+      // A terminal hears "joined"/"left" only once the matching callback event is on disk.
+      await this.opts.persisted();
       session.send({ type: 'response', id: message.id, ok: true, data });
     } catch (err) {
       session.send({ type: 'response', id: message.id, ok: false, error: this.#toError(err) });

@@ -2,7 +2,7 @@
  * The one set of migrations, applied on start for SQLite and PostgreSQL alike. Append new
  * migrations; never edit one that has shipped.
  */
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -136,6 +136,84 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .createIndex('audit_by_ws_time')
           .on('audit_log')
           .columns(['workspace_id', 'created_at'])
+          .execute();
+      },
+    },
+    '0002_callbacks': {
+      async up(db: AnyDb) {
+        const serial = (c: ColumnDefinitionBuilder) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement();
+        await db.schema
+          .createTable('callback_events')
+          .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', serial)
+          .addColumn('biz_request_id', 'text', (c) => c.notNull().unique())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('biz_name', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('event_code', 'integer', (c) => c.notNull())
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('uid', 'text', (c) => c.notNull())
+          .addColumn('order_key', 'text', (c) => c.notNull())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('retry_base', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', ms, (c) => c.notNull())
+          .addColumn('lease_until', ms)
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .addColumn('completed_at', ms)
+          .addColumn('last_error', 'text')
+          .execute();
+        await db.schema
+          .createIndex('callback_events_due')
+          .on('callback_events')
+          .columns(['status', 'next_attempt_at'])
+          .execute();
+        await db.schema
+          .createIndex('callback_events_order')
+          .on('callback_events')
+          .columns(['order_key', 'id'])
+          .execute();
+        await db.schema
+          .createIndex('callback_events_by_app')
+          .on('callback_events')
+          .columns(['biz_name', 'id'])
+          .execute();
+        await db.schema
+          .createTable('callback_attempts')
+          .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', serial)
+          .addColumn('event_id', 'bigint', (c) =>
+            c.notNull().references('callback_events.id').onDelete('cascade'),
+          )
+          .addColumn('attempt', 'integer', (c) => c.notNull())
+          .addColumn('started_at', ms, (c) => c.notNull())
+          .addColumn('duration_ms', 'integer', (c) => c.notNull())
+          .addColumn('status_code', 'integer')
+          .addColumn('success', 'integer', (c) => c.notNull())
+          .addColumn('error', 'text')
+          .addColumn('response_excerpt', 'text')
+          .execute();
+        await db.schema
+          .createIndex('callback_attempts_by_event')
+          .on('callback_attempts')
+          .columns(['event_id', 'attempt'])
+          .execute();
+        await db.schema
+          .createTable('callback_secrets')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('biz_name', 'text', (c) =>
+            c.notNull().references('call_apps.biz_name').onDelete('cascade'),
+          )
+          .addColumn('secret_enc', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('created_at', ms, (c) => c.notNull())
+          .addColumn('expires_at', ms)
+          .execute();
+        await db.schema
+          .createIndex('callback_secrets_by_biz')
+          .on('callback_secrets')
+          .columns(['biz_name', 'status'])
           .execute();
       },
     },

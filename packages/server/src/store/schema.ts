@@ -92,7 +92,60 @@ export interface AuditLogTable {
   created_at: number;
 }
 
+export type CallbackKind = 'room' | 'recording';
+export type CallbackStatus = 'pending' | 'delivering' | 'succeeded' | 'failed';
+
+/** The durable outbox: one row per event, written before anything is sent. */
+export interface CallbackEventsTable {
+  id: Generated<number>;
+  biz_request_id: string;
+  workspace_id: string;
+  biz_name: string;
+  kind: CallbackKind;
+  event_code: number;
+  room_id: string;
+  uid: string;
+  /** Events with the same key are delivered in id order (a room's events; a recording's events). */
+  order_key: string;
+  url: string;
+  payload: string;
+  status: CallbackStatus;
+  /** Every attempt ever made (numbers the attempt rows). */
+  attempts: number;
+  /** `attempts` when the current run of retries began (a redelivery starts a new run). */
+  retry_base: number;
+  next_attempt_at: number;
+  lease_until: number | null;
+  created_at: number;
+  completed_at: number | null;
+  last_error: string | null;
+}
+
+export interface CallbackAttemptsTable {
+  id: Generated<number>;
+  event_id: number;
+  attempt: number;
+  started_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  success: number;
+  error: string | null;
+  response_excerpt: string | null;
+}
+
+export interface CallbackSecretsTable {
+  id: string;
+  biz_name: string;
+  secret_enc: string;
+  status: 'active' | 'retiring';
+  created_at: number;
+  expires_at: number | null;
+}
+
 export interface Database {
+  callback_events: CallbackEventsTable;
+  callback_attempts: CallbackAttemptsTable;
+  callback_secrets: CallbackSecretsTable;
   users: UsersTable;
   workspaces: WorkspacesTable;
   memberships: MembershipsTable;

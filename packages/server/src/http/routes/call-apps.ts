@@ -3,6 +3,7 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import {
   CallAppListSchema,
   CallAppSchema,
+  CredentialSchema,
   CreateCallAppRequestSchema,
   ErrorBodySchema,
   FeatureConfigResponseSchema,
@@ -26,6 +27,7 @@ import {
   revealKey,
   rotateKey,
   saveFeatureConfig,
+  signTryCredential,
 } from '../../services/call-apps.js';
 import { accessTo, type RouteDeps } from '../deps.js';
 
@@ -265,5 +267,24 @@ export function callAppRoutes(app: FastifyInstance, deps: RouteDeps): void {
         req.params.keyId,
       ),
     }),
+  );
+
+  r.post(
+    `${base}/:bizName/try-credential`,
+    {
+      schema: {
+        tags,
+        summary: 'A one-hour credential for the signed-in user, to try a call from the console (developer)',
+        params: CallAppParams,
+        response: { 200: CredentialSchema },
+      },
+    },
+    async (req) =>
+      signTryCredential(
+        svc,
+        await accessTo(deps, req, req.params.workspaceId),
+        req.params.appId,
+        req.params.bizName,
+      ),
   );
 }

@@ -1,0 +1,349 @@
+/**
+ * The durable callback outbox and its dispatcher.
+ *
+ * Events are inserted before anything is sent (`enqueue*` resolve once the row is committed).
+ * The dispatcher leases due events — only the oldest unfinished event of each order key (a
+ * room, a recording), so a room's events arrive in order while different rooms proceed in
+ * parallel — delivers them, records every attempt, and schedules retries with exponential
+ * backoff and jitter, honouring Retry-After. After the last retry an event is marked failed,
+ * never dropped. At-least-once: the same bizRequestId on every attempt.
+ */
+import { sql } from 'kysely';
+import type { FastifyBaseLogger } from 'fastify';
+import type { CallbackEventsTable, CallbackKind, Db } from '../store/schema.js';
+import type { Dialect } from '../store/migrations.js';
+import type { KeyVault } from '../security/keys.js';
+import type { CallbackSender } from './deliver.js';
+import type { CallbackMetrics } from './metrics.js';
+import { RequestIds } from './request-ids.js';
+import { signingSecrets } from './secrets.js';
+
+export interface DispatcherOptions {
+  db: Db;
+  dialect: Dialect;
+  vault: KeyVault;
+  sender: CallbackSender;
+  metrics: CallbackMetrics;
+  log: FastifyBaseLogger;
+  now: () => number;
+  /** Delay before each retry, ms; its length is the number of retries. */
+  retryScheduleMs: readonly number[];
+  /** ±fraction of each delay, so receivers that failed together don't get retried together. */
+  jitter: number;
+  concurrency: number;
+}
+
+export interface OutboxEvent {
+  kind: CallbackKind;
+  workspaceId: string;
+  bizName: string;
+  eventCode: number;
+  roomId: string;
+  uid: string;
+  orderKey: string;
+  /** The receiver URL, or how to read it; an empty URL means the event is not sent at all. */
+  url: string | (() => Promise<string>);
+  /** The payload without bizRequestId, which is assigned here. */
+  payload: Record<string, unknown>;
+  time: number;
+}
+
+type EventRow = Pick<
+  CallbackEventsTable,
+  'biz_request_id' | 'biz_name' | 'url' | 'payload' | 'attempts' | 'retry_base' | 'created_at' | 'order_key'
+> & { id: number };
+
+const maxRetryAfterMs = 24 * 3600_000;
+
+export class CallbackDispatcher {
+  readonly #ids = new RequestIds();
+  /** Per order key, the tail of its write chain: a key's events are inserted in emission order. */
+  readonly #writes = new Map<string, Promise<void>>();
+  readonly #allWrites = new Set<Promise<void>>();
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #secretCache = new Map<string, { secrets: string[]; at: number }>();
+  #timer: NodeJS.Timeout | null = null;
+  #ticking = false;
+  #again = false;
+  #started = false;
+  #closed = false;
+
+  constructor(private readonly o: DispatcherOptions) {}
+
+  /** Returns leases a crashed process left behind, then starts delivering. */
+  async start(): Promise<void> {
+    // Single node: any lease is from a previous run of this process. (Several nodes would
+    // compare lease_until with the clock instead.)
+    await this.o.db
+      .updateTable('callback_events')
+      .set({ status: 'pending', lease_until: null })
+      .where('status', '=', 'delivering')
+      .execute();
+    this.#started = true;
+    this.wake();
+  }
+
+  /** Writes the event to the outbox; resolves when it is committed. Events of one order key keep their order. */
+  enqueue(event: OutboxEvent): Promise<void> {
+    const previous = this.#writes.get(event.orderKey) ?? Promise.resolve();
+    const write = previous
+      .then(() => this.#insert(event))
+      .catch((err: unknown) => {
+        this.o.log.error(
+          { err, orderKey: event.orderKey, eventCode: event.eventCode },
+          'callback event could not be written to the outbox',
+        );
+      });
+    this.#writes.set(event.orderKey, write);
+    this.#allWrites.add(write);
+    void write.finally(() => {
+      this.#allWrites.delete(write);
+      if (this.#writes.get(event.orderKey) === write) this.#writes.delete(event.orderKey);
+    });
+    return write;
+  }
+
+  /** Resolves when every event enqueued so far is committed. */
+  async persisted(): Promise<void> {
+    await Promise.all([...this.#allWrites]);
+  }
+
+  async #insert(event: OutboxEvent): Promise<void> {
+    // Read inside the order key's chain, so a slow lookup cannot reorder a room's events.
+    const url = typeof event.url === 'string' ? event.url : await event.url();
+    if (url === '') return;
+    const now = this.o.now();
+    // Another node may have taken the same id in the same millisecond: take the next one.
+    for (let attempt = 1; ; attempt += 1) {
+      const bizRequestId = this.#ids.next(now);
+      try {
+        await this.#insertRow(event, url, bizRequestId, now);
+        break;
+      } catch (err) {
+        if (attempt >= 5 || !/unique|duplicate/i.test(String((err as Error).message))) throw err;
+      }
+    }
+    this.o.metrics.enqueued.inc({ kind: event.kind });
+    this.wake();
+  }
+
+  async #insertRow(event: OutboxEvent, url: string, bizRequestId: string, now: number): Promise<void> {
+    await this.o.db
+      .insertInto('callback_events')
+      .values({
+        biz_request_id: bizRequestId,
+        workspace_id: event.workspaceId,
+        biz_name: event.bizName,
+        kind: event.kind,
+        event_code: event.eventCode,
+        room_id: event.roomId,
+        uid: event.uid,
+        order_key: event.orderKey,
+        url,
+        payload: JSON.stringify({ bizRequestId, ...event.payload }),
+        status: 'pending',
+        attempts: 0,
+        retry_base: 0,
+        next_attempt_at: now,
+        lease_until: null,
+        created_at: event.time,
+        completed_at: null,
+        last_error: null,
+      })
+      .execute();
+  }
+
+  /** Runs a dispatch pass soon (coalesced). */
+  wake(): void {
+    if (!this.#started || this.#closed) return;
+    if (this.#ticking) {
+      this.#again = true;
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#tick(), 0);
+  }
+
+  async #tick(): Promise<void> {
+    this.#timer = null;
+    if (this.#closed) return;
+    this.#ticking = true;
+    this.#again = false;
+    try {
+      const free = this.o.concurrency - this.#inFlight.size;
+      if (free > 0) {
+        const rows = await this.#leaseDue(free);
+        for (const row of rows) {
+          const delivery = this.#deliver(row).catch((err: unknown) =>
+            this.o.log.error({ err, id: row.id }, 'callback delivery crashed'),
+          );
+          this.#inFlight.add(delivery);
+          void delivery.finally(() => {
+            this.#inFlight.delete(delivery);
+            this.wake();
+          });
+        }
+        if (rows.length === free) this.#again = true;
+      }
+      if (!this.#again) await this.#scheduleNextDue();
+      await this.#updateDepth();
+    } catch (err) {
+      if (!this.#closed) this.o.log.error({ err }, 'callback dispatch pass failed; retrying in 1 s');
+      this.#timer = setTimeout(() => void this.#tick(), 1000);
+    } finally {
+      this.#ticking = false;
+      if (this.#again && !this.#closed) this.wake();
+    }
+  }
+
+  async #leaseDue(limit: number): Promise<EventRow[]> {
+    const now = this.o.now();
+    return this.o.db.transaction().execute(async (trx) => {
+      let q = trx
+        .selectFrom('callback_events as e')
+        .select([
+          'e.id',
+          'e.biz_request_id',
+          'e.biz_name',
+          'e.url',
+          'e.payload',
+          'e.attempts',
+          'e.retry_base',
+          'e.created_at',
+          'e.order_key',
+        ])
+        .where('e.status', '=', 'pending')
+        .where('e.next_attempt_at', '<=', now)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('callback_events as p')
+                .select(sql`1`.as('one'))
+                .whereRef('p.order_key', '=', 'e.order_key')
+                .whereRef('p.id', '<', 'e.id')
+                .where('p.status', 'in', ['pending', 'delivering']),
+            ),
+          ),
+        )
+        .orderBy('e.id')
+        .limit(limit);
+      if (this.o.dialect === 'postgres') q = q.forUpdate().skipLocked();
+      const rows = await q.execute();
+      if (rows.length > 0) {
+        await trx
+          .updateTable('callback_events')
+          .set({ status: 'delivering', lease_until: now + 120_000 })
+          .where(
+            'id',
+            'in',
+            rows.map((r) => r.id),
+          )
+          .execute();
+      }
+      return rows as EventRow[];
+    });
+  }
+
+  async #secrets(bizName: string): Promise<string[]> {
+    const now = this.o.now();
+    const cached = this.#secretCache.get(bizName);
+    if (cached && now - cached.at < 10_000) return cached.secrets;
+    const secrets = await signingSecrets(this.o.db, this.o.vault, bizName, now);
+    this.#secretCache.set(bizName, { secrets, at: now });
+    return secrets;
+  }
+
+  forgetSecrets(bizName: string): void {
+    this.#secretCache.delete(bizName);
+  }
+
+  async #deliver(row: EventRow): Promise<void> {
+    const startedAt = this.o.now();
+    const result = await this.o.sender.send({
+      url: row.url,
+      body: row.payload,
+      bizRequestId: row.biz_request_id,
+      secrets: await this.#secrets(row.biz_name),
+    });
+    const now = this.o.now();
+    const attempt = row.attempts + 1;
+    const retriesUsed = attempt - row.retry_base - 1;
+    let update: Partial<Omit<CallbackEventsTable, 'id'>>;
+    if (result.success) {
+      update = { status: 'succeeded', completed_at: now, lease_until: null, last_error: null };
+      this.o.metrics.succeeded.inc();
+      this.o.metrics.latency.observe((now - row.created_at) / 1000);
+    } else if (retriesUsed >= this.o.retryScheduleMs.length) {
+      update = { status: 'failed', completed_at: now, lease_until: null, last_error: result.error };
+      this.o.metrics.failed.inc();
+      this.o.log.warn(
+        { bizRequestId: row.biz_request_id, url: row.url, error: result.error, attempts: attempt },
+        'callback failed after the last retry',
+      );
+    } else {
+      const base = this.o.retryScheduleMs[retriesUsed] as number;
+      const jittered = base * (1 + (Math.random() * 2 - 1) * this.o.jitter);
+      const wait = Math.max(jittered, Math.min(result.retryAfterMs ?? 0, maxRetryAfterMs));
+      update = {
+        status: 'pending',
+        next_attempt_at: now + Math.round(wait),
+        lease_until: null,
+        last_error: result.error,
+      };
+      this.o.metrics.retries.inc();
+    }
+    this.o.metrics.attempts.inc({ result: result.success ? 'success' : 'failure' });
+    await this.o.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('callback_attempts')
+        .values({
+          event_id: row.id,
+          attempt,
+          started_at: startedAt,
+          duration_ms: result.durationMs,
+          status_code: result.statusCode,
+          success: result.success ? 1 : 0,
+          error: result.error,
+          response_excerpt: result.excerpt,
+        })
+        .execute();
+      await trx
+        .updateTable('callback_events')
+        .set({ ...update, attempts: attempt })
+        .where('id', '=', row.id)
+        .execute();
+    });
+  }
+
+  async #scheduleNextDue(): Promise<void> {
+    const next = await this.o.db
+      .selectFrom('callback_events')
+      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    const at = next?.at === null || next?.at === undefined ? null : Number(next.at);
+    if (at === null || this.#closed) return;
+    const delay = Math.max(0, Math.min(at - this.o.now(), 60_000));
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#tick(), delay);
+    this.#timer.unref();
+  }
+
+  async #updateDepth(): Promise<void> {
+    const r = await this.o.db
+      .selectFrom('callback_events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', 'in', ['pending', 'delivering'])
+      .executeTakeFirstOrThrow();
+    this.o.metrics.queueDepth.set(Number(r.n));
+  }
+
+  /** Idempotent: stops leasing, waits for pending writes and in-flight attempts (bounded by the sender's timeout). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await Promise.allSettled([...this.#allWrites]);
+    await Promise.allSettled([...this.#inFlight]);
+  }
+}

@@ -44,6 +44,7 @@ import type { WorkspaceValue } from './session';
 import { IdNameModal, LoadError } from './components';
 import { CallAppsPage } from './pages/CallApps';
 import { FeatureConfigPage } from './pages/FeatureConfig';
+import { RoomsPage } from './pages/Rooms';
 import { TokensPage } from './pages/Tokens';
 import { MembersPage } from './pages/Members';
 import { AuditPage } from './pages/Audit';
@@ -202,7 +203,8 @@ function RoutePage(props: { name: RouteName; params: Record<string, string> }): 
     case 'audit':
       return ws.isAdmin ? <AuditPage /> : forbidden;
     case 'callApps':
-    case 'config': {
+    case 'config':
+    case 'rooms': {
       if (ws.apps === null)
         return ws.appsError ? (
           <LoadError error={ws.appsError} onRetry={() => void ws.reloadApps()} />
@@ -221,6 +223,15 @@ function RoutePage(props: { name: RouteName; params: Record<string, string> }): 
         );
       }
       if (name === 'callApps') return <CallAppsPage key={app.appId} app={app} />;
+      if (name === 'rooms') {
+        return (
+          <RoomsPage
+            key={`${app.appId}/${params['bizName'] ?? ''}`}
+            app={app}
+            bizName={params['bizName'] ?? ''}
+          />
+        );
+      }
       return (
         <FeatureConfigPage
           key={`${app.appId}/${params['bizName'] ?? ''}`}

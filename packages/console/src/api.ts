@@ -14,10 +14,12 @@ import type {
   CreatedToken,
   CreateTokenRequest,
   AddMemberRequest,
+  Credential,
   ErrorCode,
   FeatureConfig,
   FeatureConfigResponse,
   KeyInfo,
+  LiveRoom,
   Member,
   RevealedKey,
   Role,
@@ -217,6 +219,28 @@ export const api = {
   retireKey: (workspaceId: string, appId: string, bizName: string, keyId: string) =>
     request<Items<KeyInfo>>('POST', `${callApp(workspaceId, appId, bizName)}/keys/${enc(keyId)}/retire`),
 
+  // live rooms
+  listRooms: (workspaceId: string, appId: string, bizName: string) =>
+    request<Items<LiveRoom>>('GET', `${callApp(workspaceId, appId, bizName)}/rooms`),
+  createRoom: (workspaceId: string, appId: string, bizName: string) =>
+    request<LiveRoom>('POST', `${callApp(workspaceId, appId, bizName)}/rooms`),
+  closeRoom: (workspaceId: string, appId: string, bizName: string, roomId: string) =>
+    request<void>('DELETE', `${callApp(workspaceId, appId, bizName)}/rooms/${enc(roomId)}`),
+  removeParticipant: (
+    workspaceId: string,
+    appId: string,
+    bizName: string,
+    roomId: string,
+    participantId: string,
+  ) =>
+    request<void>(
+      'DELETE',
+      `${callApp(workspaceId, appId, bizName)}/rooms/${enc(roomId)}/participants/${enc(participantId)}`,
+    ),
+  /** A one-hour credential for the signed-in user, to try a call from the console. */
+  tryCredential: (workspaceId: string, appId: string, bizName: string) =>
+    request<Credential>('POST', `${callApp(workspaceId, appId, bizName)}/try-credential`, {}),
+
   // members
   listMembers: (workspaceId: string) => request<Items<Member>>('GET', `${ws(workspaceId)}/members`),
   addMember: (workspaceId: string, body: AddMemberRequest) =>
@@ -242,4 +266,6 @@ export const api = {
 export const links = {
   apiDocs: '/api/v1/docs',
   signingDocs: '/docs/signing',
+  /** The call page of the browser SDK (packages/client). */
+  callPage: '/call/',
 };

@@ -57,14 +57,22 @@ export function pathOf(...segments: string[]): string {
 
 type LinkProps = Omit<AnchorHTMLAttributes<HTMLAnchorElement>, 'href'> & { to: string; children?: ReactNode };
 
+/**
+ * The click handler of an in-app link: a plain left click navigates without reloading; a
+ * modified or middle click (new tab, new window, download) is left to the browser.
+ */
+export function followLink(event: MouseEvent<HTMLElement>, to: string, target?: string): void {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey)
+    return;
+  if (event.altKey || target === '_blank') return;
+  event.preventDefault();
+  navigate(to);
+}
+
 export function Link({ to, onClick, children, ...rest }: LinkProps): ReactNode {
   const handle = (event: MouseEvent<HTMLAnchorElement>): void => {
     onClick?.(event);
-    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey)
-      return;
-    if (event.altKey || rest.target === '_blank') return;
-    event.preventDefault();
-    navigate(to);
+    followLink(event, to, rest.target);
   };
   return (
     <a href={to} onClick={handle} {...rest}>

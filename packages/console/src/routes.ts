@@ -3,6 +3,7 @@ import { pathOf } from './router';
 export const patterns = {
   callApps: '/w/:ws/apps/:appId/call-apps',
   config: '/w/:ws/apps/:appId/call-apps/:bizName/config',
+  rooms: '/w/:ws/apps/:appId/call-apps/:bizName/rooms',
   appLanding: '/w/:ws/call-apps',
   tokens: '/w/:ws/tokens',
   members: '/w/:ws/members',
@@ -14,6 +15,8 @@ export const paths = {
   callApps: (ws: string, appId: string): string => pathOf('w', ws, 'apps', appId, 'call-apps'),
   config: (ws: string, appId: string, bizName: string): string =>
     pathOf('w', ws, 'apps', appId, 'call-apps', bizName, 'config'),
+  rooms: (ws: string, appId: string, bizName: string): string =>
+    pathOf('w', ws, 'apps', appId, 'call-apps', bizName, 'rooms'),
   appLanding: (ws: string): string => pathOf('w', ws, 'call-apps'),
   tokens: (ws: string): string => pathOf('w', ws, 'tokens'),
   members: (ws: string): string => pathOf('w', ws, 'members'),

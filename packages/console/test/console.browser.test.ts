@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import type { CallAppList, FeatureConfigResponse } from '@parley/protocol';
+import type { CallApp, CallAppList, Credential, FeatureConfigResponse, LiveRoom } from '@parley/protocol';
 import {
   adminEmail,
   adminPassword,
@@ -213,6 +213,77 @@ describe('console in Chromium', () => {
     assert.equal(await page.getByTestId('config-edit').count(), 0);
     assert.equal(await page.getByTestId('field-roomCallbackUrl').isEditable(), false);
     assert.equal(await page.getByTestId('rotate-key').count(), 0);
+  });
+
+  it('shows a live room, closes it from the UI, and tries a call with a signed credential', async () => {
+    const callApp = (await owner.post<CallApp>(callAppsUrl(), { name: 'Rooms in browser' })).body;
+    const roomsUrl = `${callAppsUrl()}/${callApp.bizName}/rooms`;
+    const created = await owner.post<LiveRoom>(roomsUrl, {});
+    assert.equal(created.status, 201);
+    const roomId = created.body.roomId;
+
+    const page = await signedInPage(adminEmail, adminPassword);
+    const context = page.context();
+    // The call page strips the credential from the address bar as it loads, and may not be built:
+    // answer /call/ with a stub so the test sees the URL exactly as the console opened it.
+    await context.route(/\/call\//, (route) =>
+      route.fulfill({ status: 200, contentType: 'text/html', body: '<title>call</title>' }),
+    );
+    const decode = (url: URL): Credential => {
+      const fragment = new URLSearchParams(url.hash.slice(1)).get('credential');
+      assert.ok(fragment, url.href);
+      return JSON.parse(Buffer.from(fragment, 'base64url').toString('utf8')) as Credential;
+    };
+
+    await page.getByTestId('call-app-search').fill('Rooms in browser');
+    await page.getByTestId(`rooms-${callApp.bizName}`).click();
+    await page.waitForURL(new RegExp(`/call-apps/${callApp.bizName}/rooms$`));
+    const row = page.getByTestId(`room-row-${roomId}`);
+    await row.waitFor();
+    assert.match(await row.innerText(), /\d{4}-\d{2}-\d{2} \d{2}:\d{2}/);
+
+    // Try a call: a credential from the server, opened in a new tab at /call/#credential=…
+    const tryCredential = page.waitForResponse(
+      (r) =>
+        r.url().endsWith(`/call-apps/${callApp.bizName}/try-credential`) && r.request().method() === 'POST',
+    );
+    const [callTab] = await Promise.all([context.waitForEvent('page'), page.getByTestId('try-call').click()]);
+    assert.equal((await tryCredential).status(), 200);
+    await callTab.waitForURL(/\/call\/#credential=/);
+    const callUrl = new URL(callTab.url());
+    assert.equal(callUrl.pathname, '/call/');
+    assert.equal(callUrl.search, '');
+    const credential = decode(callUrl);
+    assert.equal(credential.bizName, callApp.bizName);
+    assert.equal(credential.appId, 'default');
+    assert.equal(credential.workspaceId, 'default');
+    assert.ok(Number(credential.expireTime) > Date.now() + 50 * 60_000, 'valid for about an hour');
+    assert.equal(typeof credential.signature, 'string');
+    await callTab.close();
+
+    // With the room selected, "Join this room" opens /call/?room=<roomId>#credential=…
+    await row.getByRole('radio').check();
+    const [joinTab] = await Promise.all([
+      context.waitForEvent('page'),
+      page.getByTestId(`join-room-${roomId}`).click(),
+    ]);
+    await joinTab.waitForURL(/\/call\/\?room=.*#credential=/);
+    const joinUrl = new URL(joinTab.url());
+    assert.equal(joinUrl.searchParams.get('room'), roomId);
+    assert.equal(decode(joinUrl).bizName, callApp.bizName);
+    await joinTab.close();
+
+    // Close the room from the UI; the API no longer lists it.
+    await page.getByTestId(`room-close-${roomId}`).click();
+    await page.getByTestId('confirm-room-close').click();
+    await row.waitFor({ state: 'detached' });
+    const live = await owner.get<{ items: LiveRoom[] }>(roomsUrl);
+    assert.equal(live.status, 200);
+    assert.ok(!live.body.items.some((r) => r.roomId === roomId), JSON.stringify(live.body));
+    const audit = await owner.get<{ total: number }>(
+      `/api/v1/workspaces/default/audit?action=room.close&targetId=${callApp.bizName}/${roomId}`,
+    );
+    assert.equal(audit.body.total, 1);
   });
 
   it('opens in Chinese for a Chinese browser and switches to English', async () => {

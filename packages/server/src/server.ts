@@ -85,12 +85,12 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       services.now,
     );
     closers.push(() => sender.close());
-    const dispatcher = new CallbackDispatcher({
+    const dispatcher: CallbackDispatcher = new CallbackDispatcher({
       db: db.db,
       dialect: db.dialect,
       vault: services.vault,
       sender,
-      metrics: createCallbackMetrics(metrics.registry),
+      metrics: createCallbackMetrics(metrics.registry, (): Promise<number> => dispatcher.queueDepth()),
       log,
       now: services.now,
       retryScheduleMs: config.callbackRetrySchedule.map((sec) => sec * 1000),

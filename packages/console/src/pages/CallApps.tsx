@@ -26,6 +26,7 @@ import {
   QuestionCircleOutlined,
   SearchOutlined,
   SettingOutlined,
+  TeamOutlined,
 } from '@ant-design/icons';
 import { checkName } from '@parley/protocol';
 import type { App, CallApp, CallAppList } from '@parley/protocol';
@@ -215,12 +216,18 @@ export function CallAppsPage(props: { app: App }): ReactNode {
       key: 'actions',
       title: t('callApps.col.actions'),
       render: (_, callApp) => (
-        <Space size={16} wrap>
+        <Space size={[16, 4]} wrap className="row-actions">
           <Link
             to={paths.config(ws.workspaceId, app.appId, callApp.bizName)}
             data-testid={`config-${callApp.bizName}`}
           >
             <SettingOutlined /> {t('callApps.featureConfig')}
+          </Link>
+          <Link
+            to={paths.rooms(ws.workspaceId, app.appId, callApp.bizName)}
+            data-testid={`rooms-${callApp.bizName}`}
+          >
+            <TeamOutlined /> {t('callApps.liveRooms')}
           </Link>
           {ws.canEdit ? (
             <Button

@@ -16,13 +16,13 @@ import {
   Tag,
   Typography,
 } from 'antd';
-import { EditOutlined, InfoCircleOutlined, SaveOutlined } from '@ant-design/icons';
+import { EditOutlined, InfoCircleOutlined, SaveOutlined, TeamOutlined } from '@ant-design/icons';
 import { validateFeatureConfig } from '@parley/protocol';
 import type { App, CallApp, FeatureConfig, FeatureConfigResponse } from '@parley/protocol';
 import { api, isApiError } from '../api';
 import { useT } from '../i18n';
 import { errorText, fieldIssueFromError, fieldIssueText, isNotFound } from '../errors';
-import { Link } from '../router';
+import { followLink, Link } from '../router';
 import { paths } from '../routes';
 import { useWorkspace } from '../session';
 import { formatTime } from '../util';
@@ -159,6 +159,7 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
   };
 
   const listPath = paths.callApps(ws.workspaceId, app.appId);
+  const roomsPath = paths.rooms(ws.workspaceId, app.appId, bizName);
   const breadcrumb = (
     <Breadcrumb
       className="page-breadcrumb"
@@ -220,28 +221,38 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
           </>
         }
         extra={
-          ws.canEdit ? (
-            editing ? (
-              <>
-                <Button onClick={cancel} disabled={saving} data-testid="config-cancel">
-                  {t('config.cancel')}
+          <>
+            <Button
+              icon={<TeamOutlined />}
+              href={roomsPath}
+              onClick={(event) => followLink(event, roomsPath)}
+              data-testid="config-rooms"
+            >
+              {t('callApps.liveRooms')}
+            </Button>
+            {ws.canEdit ? (
+              editing ? (
+                <>
+                  <Button onClick={cancel} disabled={saving} data-testid="config-cancel">
+                    {t('config.cancel')}
+                  </Button>
+                  <Button
+                    type="primary"
+                    icon={<SaveOutlined />}
+                    loading={saving}
+                    onClick={() => void save()}
+                    data-testid="config-save"
+                  >
+                    {t('config.save')}
+                  </Button>
+                </>
+              ) : (
+                <Button type="primary" icon={<EditOutlined />} onClick={edit} data-testid="config-edit">
+                  {t('config.edit')}
                 </Button>
-                <Button
-                  type="primary"
-                  icon={<SaveOutlined />}
-                  loading={saving}
-                  onClick={() => void save()}
-                  data-testid="config-save"
-                >
-                  {t('config.save')}
-                </Button>
-              </>
-            ) : (
-              <Button type="primary" icon={<EditOutlined />} onClick={edit} data-testid="config-edit">
-                {t('config.edit')}
-              </Button>
-            )
-          ) : null
+              )
+            ) : null}
+          </>
         }
       />
       {conflict ? (

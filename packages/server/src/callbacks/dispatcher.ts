@@ -13,7 +13,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { CallbackEventsTable, CallbackKind, Db } from '../store/schema.js';
 import type { Dialect } from '../store/migrations.js';
 import type { KeyVault } from '../security/keys.js';
-import type { CallbackSender } from './deliver.js';
+import type { AttemptResult, CallbackSender } from './deliver.js';
 import type { CallbackMetrics } from './metrics.js';
 import { RequestIds } from './request-ids.js';
 import { signingSecrets } from './secrets.js';
@@ -62,6 +62,13 @@ export class CallbackDispatcher {
   readonly #allWrites = new Set<Promise<void>>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #secretCache = new Map<string, { secrets: string[]; at: number }>();
+  readonly #outcomes: {
+    row: EventRow;
+    startedAt: number;
+    result: AttemptResult;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }[] = [];
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
   #again = false;
@@ -184,9 +191,8 @@ export class CallbackDispatcher {
           });
         }
         if (rows.length === free) this.#again = true;
+        if (rows.length === 0) await this.#scheduleNextDue();
       }
-      if (!this.#again) await this.#scheduleNextDue();
-      await this.#updateDepth();
     } catch (err) {
       if (!this.#closed) this.o.log.error({ err }, 'callback dispatch pass failed; retrying in 1 s');
       this.#timer = setTimeout(() => void this.#tick(), 1000);
@@ -196,52 +202,45 @@ export class CallbackDispatcher {
     }
   }
 
+  /** Leases up to `limit` due events in one statement (UPDATE … RETURNING). */
   async #leaseDue(limit: number): Promise<EventRow[]> {
     const now = this.o.now();
-    return this.o.db.transaction().execute(async (trx) => {
-      let q = trx
-        .selectFrom('callback_events as e')
-        .select([
-          'e.id',
-          'e.biz_request_id',
-          'e.biz_name',
-          'e.url',
-          'e.payload',
-          'e.attempts',
-          'e.retry_base',
-          'e.created_at',
-          'e.order_key',
-        ])
-        .where('e.status', '=', 'pending')
-        .where('e.next_attempt_at', '<=', now)
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('callback_events as p')
-                .select(sql`1`.as('one'))
-                .whereRef('p.order_key', '=', 'e.order_key')
-                .whereRef('p.id', '<', 'e.id')
-                .where('p.status', 'in', ['pending', 'delivering']),
-            ),
+    let due = this.o.db
+      .selectFrom('callback_events as e')
+      .select('e.id')
+      .where('e.status', '=', 'pending')
+      .where('e.next_attempt_at', '<=', now)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('callback_events as p')
+              .select(sql`1`.as('one'))
+              .whereRef('p.order_key', '=', 'e.order_key')
+              .whereRef('p.id', '<', 'e.id')
+              .where('p.status', 'in', ['pending', 'delivering']),
           ),
-        )
-        .orderBy('e.id')
-        .limit(limit);
-      if (this.o.dialect === 'postgres') q = q.forUpdate().skipLocked();
-      const rows = await q.execute();
-      if (rows.length > 0) {
-        await trx
-          .updateTable('callback_events')
-          .set({ status: 'delivering', lease_until: now + 120_000 })
-          .where(
-            'id',
-            'in',
-            rows.map((r) => r.id),
-          )
-          .execute();
-      }
-      return rows as EventRow[];
-    });
+        ),
+      )
+      .orderBy('e.id')
+      .limit(limit);
+    if (this.o.dialect === 'postgres') due = due.forUpdate().skipLocked();
+    const rows = await this.o.db
+      .updateTable('callback_events')
+      .set({ status: 'delivering', lease_until: now + 120_000 })
+      .where('id', 'in', due)
+      .returning([
+        'id',
+        'biz_request_id',
+        'biz_name',
+        'url',
+        'payload',
+        'attempts',
+        'retry_base',
+        'created_at',
+        'order_key',
+      ])
+      .execute();
+    return (rows as EventRow[]).sort((x, y) => x.id - y.id);
   }
 
   async #secrets(bizName: string): Promise<string[]> {
@@ -265,54 +264,105 @@ export class CallbackDispatcher {
       bizRequestId: row.biz_request_id,
       secrets: await this.#secrets(row.biz_name),
     });
+    await this.#record(row, startedAt, result);
+  }
+
+  /**
+   * Outcomes are written in groups (one transaction for all attempts that finished meanwhile),
+   * which is what lets one SQLite file or one PostgreSQL round trip keep up with a busy outbox.
+   */
+  #record(row: EventRow, startedAt: number, result: AttemptResult): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#outcomes.push({ row, startedAt, result, resolve, reject });
+      if (this.#outcomes.length === 1) setImmediate(() => void this.#flushOutcomes());
+    });
+  }
+
+  async #flushOutcomes(): Promise<void> {
+    const batch = this.#outcomes.splice(0);
+    if (batch.length === 0) return;
     const now = this.o.now();
-    const attempt = row.attempts + 1;
-    const retriesUsed = attempt - row.retry_base - 1;
-    let update: Partial<Omit<CallbackEventsTable, 'id'>>;
-    if (result.success) {
-      update = { status: 'succeeded', completed_at: now, lease_until: null, last_error: null };
-      this.o.metrics.succeeded.inc();
-      this.o.metrics.latency.observe((now - row.created_at) / 1000);
-    } else if (retriesUsed >= this.o.retryScheduleMs.length) {
-      update = { status: 'failed', completed_at: now, lease_until: null, last_error: result.error };
-      this.o.metrics.failed.inc();
-      this.o.log.warn(
-        { bizRequestId: row.biz_request_id, url: row.url, error: result.error, attempts: attempt },
-        'callback failed after the last retry',
-      );
-    } else {
-      const base = this.o.retryScheduleMs[retriesUsed] as number;
-      const jittered = base * (1 + (Math.random() * 2 - 1) * this.o.jitter);
-      const wait = Math.max(jittered, Math.min(result.retryAfterMs ?? 0, maxRetryAfterMs));
-      update = {
-        status: 'pending',
-        next_attempt_at: now + Math.round(wait),
-        lease_until: null,
-        last_error: result.error,
-      };
-      this.o.metrics.retries.inc();
+    const succeeded: number[] = [];
+    const others: { id: number; update: Partial<Omit<CallbackEventsTable, 'id'>> }[] = [];
+    for (const { row, result } of batch) {
+      const attempt = row.attempts + 1;
+      const retriesUsed = attempt - row.retry_base - 1;
+      this.o.metrics.attempts.inc({ result: result.success ? 'success' : 'failure' });
+      if (result.success) {
+        succeeded.push(row.id);
+        this.o.metrics.succeeded.inc();
+        this.o.metrics.latency.observe((now - row.created_at) / 1000);
+      } else if (retriesUsed >= this.o.retryScheduleMs.length) {
+        others.push({
+          id: row.id,
+          update: {
+            status: 'failed',
+            completed_at: now,
+            lease_until: null,
+            last_error: result.error,
+            attempts: attempt,
+          },
+        });
+        this.o.metrics.failed.inc();
+        this.o.log.warn(
+          { bizRequestId: row.biz_request_id, url: row.url, error: result.error, attempts: attempt },
+          'callback failed after the last retry',
+        );
+      } else {
+        const base = this.o.retryScheduleMs[retriesUsed] as number;
+        const jittered = base * (1 + (Math.random() * 2 - 1) * this.o.jitter);
+        const wait = Math.max(jittered, Math.min(result.retryAfterMs ?? 0, maxRetryAfterMs));
+        others.push({
+          id: row.id,
+          update: {
+            status: 'pending',
+            next_attempt_at: now + Math.round(wait),
+            lease_until: null,
+            last_error: result.error,
+            attempts: attempt,
+          },
+        });
+        this.o.metrics.retries.inc();
+      }
     }
-    this.o.metrics.attempts.inc({ result: result.success ? 'success' : 'failure' });
-    await this.o.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('callback_attempts')
-        .values({
+    try {
+      await this.o.db.transaction().execute(async (trx) => {
+        const attempts = batch.map(({ row, startedAt, result }) => ({
           event_id: row.id,
-          attempt,
+          attempt: row.attempts + 1,
           started_at: startedAt,
           duration_ms: result.durationMs,
           status_code: result.statusCode,
           success: result.success ? 1 : 0,
           error: result.error,
           response_excerpt: result.excerpt,
-        })
-        .execute();
-      await trx
-        .updateTable('callback_events')
-        .set({ ...update, attempts: attempt })
-        .where('id', '=', row.id)
-        .execute();
-    });
+        }));
+        for (let i = 0; i < attempts.length; i += 100) {
+          await trx
+            .insertInto('callback_attempts')
+            .values(attempts.slice(i, i + 100))
+            .execute();
+        }
+        for (let i = 0; i < succeeded.length; i += 500) {
+          await trx
+            .updateTable('callback_events')
+            .set((eb) => ({
+              status: 'succeeded',
+              completed_at: now,
+              lease_until: null,
+              last_error: null,
+              attempts: eb('attempts', '+', 1),
+            }))
+            .where('id', 'in', succeeded.slice(i, i + 500))
+            .execute();
+        }
+        for (const { id, update } of others)
+          await trx.updateTable('callback_events').set(update).where('id', '=', id).execute();
+      });
+      for (const o of batch) o.resolve();
+    } catch (err) {
+      for (const o of batch) o.reject(err);
+    }
   }
 
   async #scheduleNextDue(): Promise<void> {
@@ -329,13 +379,14 @@ export class CallbackDispatcher {
     this.#timer.unref();
   }
 
-  async #updateDepth(): Promise<void> {
+  /** Pending and in-flight events, for the queue-depth gauge (read when metrics are scraped). */
+  async queueDepth(): Promise<number> {
     const r = await this.o.db
       .selectFrom('callback_events')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('status', 'in', ['pending', 'delivering'])
       .executeTakeFirstOrThrow();
-    this.o.metrics.queueDepth.set(Number(r.n));
+    return Number(r.n);
   }
 
   /** Idempotent: stops leasing, waits for pending writes and in-flight attempts (bounded by the sender's timeout). */

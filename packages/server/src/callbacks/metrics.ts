@@ -1,6 +1,6 @@
 import client from 'prom-client';
 
-export function createCallbackMetrics(registry: client.Registry) {
+export function createCallbackMetrics(registry: client.Registry, queueDepth: () => Promise<number>) {
   const registers = [registry];
   return {
     enqueued: new client.Counter({

@@ -1,0 +1,581 @@
+/**
+ * 实时房间: the live rooms of a call application and the people in them, re-read every 3 s
+ * while the tab is visible. Developers and up can create and close rooms, remove participants,
+ * and try a call from the browser with a credential the server signs for them.
+ */
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { ReactNode } from 'react';
+import {
+  Alert,
+  App as AntApp,
+  Breadcrumb,
+  Button,
+  Popconfirm,
+  Result,
+  Space,
+  Spin,
+  Table,
+  Tag,
+  Tooltip,
+  Typography,
+} from 'antd';
+import type { TableColumnsType } from 'antd';
+import {
+  AudioMutedOutlined,
+  AudioOutlined,
+  LoginOutlined,
+  PhoneOutlined,
+  PlusOutlined,
+  PoweroffOutlined,
+  ReloadOutlined,
+  TeamOutlined,
+  UserDeleteOutlined,
+  VideoCameraOutlined,
+} from '@ant-design/icons';
+import type { App, CallApp, Credential, LiveRoom } from '@parley/protocol';
+import { api, isApiError, links } from '../api';
+import { useT } from '../i18n';
+import type { MessageKey } from '../i18n';
+import { errorText, isNotFound } from '../errors';
+import { Link } from '../router';
+import { paths } from '../routes';
+import { useWorkspace } from '../session';
+import { base64url, formatElapsed, formatTime, tid, useNow } from '../util';
+import { LoadError, PageHeader } from '../components';
+
+type LiveParticipant = LiveRoom['participants'][number];
+type Track = LiveParticipant['tracks'][number];
+
+/** How often the list is re-read while the tab is visible. */
+const refreshMs = 3000;
+
+interface RoomList {
+  items: LiveRoom[];
+  /** `Date.now()` when the answer arrived: durations tick on from there, whatever the server's clock. */
+  receivedAt: number;
+}
+
+/**
+ * The call page for a credential. It travels in the fragment, which browsers send neither to the
+ * server nor in a Referer header.
+ */
+function callPageUrl(credential: Credential, roomId?: string): string {
+  const query = roomId === undefined ? '' : `?room=${encodeURIComponent(roomId)}`;
+  const url = `${links.callPage}${query}#credential=${base64url(JSON.stringify(credential))}`;
+  return new URL(url, window.location.href).href;
+}
+
+export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
+  const t = useT();
+  const ws = useWorkspace();
+  const { message } = AntApp.useApp();
+  const { app, bizName } = props;
+  const now = useNow(1000);
+  const [callApp, setCallApp] = useState<CallApp | null>(null);
+  const [pageError, setPageError] = useState<unknown>(null);
+  const [rooms, setRooms] = useState<RoomList | null>(null);
+  const [roomsError, setRoomsError] = useState<unknown>(null);
+  const [refreshing, setRefreshing] = useState(false);
+  const [creating, setCreating] = useState(false);
+  const [opening, setOpening] = useState<'try' | 'join' | null>(null);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  /** Number of the newest list request: the answer of an older one is dropped. */
+  const latest = useRef(0);
+  const inFlight = useRef(0);
+
+  const refresh = useCallback(async (): Promise<void> => {
+    const id = ++latest.current;
+    inFlight.current += 1;
+    try {
+      const list = await api.listRooms(ws.workspaceId, app.appId, bizName);
+      if (id !== latest.current) return;
+      setRooms({ items: list.items, receivedAt: Date.now() });
+      setRoomsError(null);
+    } catch (error) {
+      if (id !== latest.current) return;
+      if (isNotFound(error)) setPageError(error);
+      else setRoomsError(error);
+    } finally {
+      inFlight.current -= 1;
+    }
+  }, [ws.workspaceId, app.appId, bizName]);
+
+  const load = useCallback(async (): Promise<void> => {
+    setPageError(null);
+    const [loaded] = await Promise.all([
+      api.getCallApp(ws.workspaceId, app.appId, bizName).catch((error: unknown) => {
+        setPageError(error);
+        return null;
+      }),
+      refresh(),
+    ]);
+    if (loaded) setCallApp(loaded);
+  }, [ws.workspaceId, app.appId, bizName, refresh]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  // Auto-refresh, paused while the tab is hidden; catching up at once when it shows again.
+  useEffect(() => {
+    if (pageError) return;
+    const tick = (): void => {
+      if (document.visibilityState === 'visible' && inFlight.current === 0) void refresh();
+    };
+    const timer = setInterval(tick, refreshMs);
+    const onVisibility = (): void => {
+      if (document.visibilityState === 'visible') tick();
+    };
+    document.addEventListener('visibilitychange', onVisibility);
+    return () => {
+      clearInterval(timer);
+      document.removeEventListener('visibilitychange', onVisibility);
+    };
+  }, [refresh, pageError]);
+
+  const refreshNow = async (): Promise<void> => {
+    setRefreshing(true);
+    try {
+      await refresh();
+    } finally {
+      setRefreshing(false);
+    }
+  };
+
+  /** A failed room action: say why; a room or participant that is gone means the list is stale. */
+  const actionFailed = (error: unknown): void => {
+    void message.error(errorText(t, error));
+    if (isApiError(error, 'ROOM_NOT_FOUND') || isApiError(error, 'PARTICIPANT_NOT_FOUND')) void refresh();
+  };
+
+  const create = async (): Promise<void> => {
+    setCreating(true);
+    try {
+      const room = await api.createRoom(ws.workspaceId, app.appId, bizName);
+      void message.success(t('rooms.created', { roomId: room.roomId }));
+      setSelectedId(room.roomId);
+      await refresh();
+    } catch (error) {
+      void message.error(errorText(t, error));
+    } finally {
+      setCreating(false);
+    }
+  };
+
+  const closeRoom = async (room: LiveRoom): Promise<void> => {
+    try {
+      await api.closeRoom(ws.workspaceId, app.appId, bizName, room.roomId);
+    } catch (error) {
+      actionFailed(error);
+      return;
+    }
+    void message.success(t('rooms.closed', { roomId: room.roomId }));
+    setRooms((r) => (r ? { ...r, items: r.items.filter((x) => x.roomId !== room.roomId) } : r));
+    void refresh();
+  };
+
+  const removeParticipant = async (room: LiveRoom, participant: LiveParticipant): Promise<void> => {
+    try {
+      await api.removeParticipant(ws.workspaceId, app.appId, bizName, room.roomId, participant.participantId);
+    } catch (error) {
+      actionFailed(error);
+      return;
+    }
+    void message.success(t('rooms.removed', { uid: participant.uid, roomId: room.roomId }));
+    setRooms((r) =>
+      r
+        ? {
+            ...r,
+            items: r.items.map((x) =>
+              x.roomId === room.roomId
+                ? {
+                    ...x,
+                    participants: x.participants.filter((p) => p.participantId !== participant.participantId),
+                  }
+                : x,
+            ),
+          }
+        : r,
+    );
+    void refresh();
+  };
+
+  const openCall = async (kind: 'try' | 'join', roomId?: string): Promise<void> => {
+    // Opened before the request, while the click still counts as a user gesture: most browsers
+    // block a window.open that only follows an await.
+    const tab = window.open('', '_blank');
+    setOpening(kind);
+    try {
+      const url = callPageUrl(await api.tryCredential(ws.workspaceId, app.appId, bizName), roomId);
+      if (tab) {
+        tab.opener = null;
+        tab.location.href = url;
+      } else if (!window.open(url, '_blank', 'noopener')) {
+        void message.error(t('rooms.popupBlocked'));
+      }
+    } catch (error) {
+      tab?.close();
+      void message.error(errorText(t, error));
+    } finally {
+      setOpening(null);
+    }
+  };
+
+  const listPath = paths.callApps(ws.workspaceId, app.appId);
+  const breadcrumb = (
+    <Breadcrumb
+      className="page-breadcrumb"
+      items={[
+        { key: 'list', title: <Link to={listPath}>{t('callApps.title')}</Link> },
+        { key: 'app', title: callApp?.name ?? bizName },
+        { key: 'rooms', title: t('rooms.title') },
+      ]}
+    />
+  );
+
+  if (pageError) {
+    return (
+      <div>
+        {breadcrumb}
+        {isNotFound(pageError) ? (
+          <Result
+            status="404"
+            title="404"
+            subTitle={errorText(t, pageError)}
+            extra={<Link to={listPath}>{t('page.home')}</Link>}
+          />
+        ) : (
+          <LoadError error={pageError} onRetry={() => void load()} />
+        )}
+      </div>
+    );
+  }
+  if (!callApp) {
+    return (
+      <div>
+        {breadcrumb}
+        <Spin />
+      </div>
+    );
+  }
+
+  const sinceFetch = rooms ? Math.max(0, now - rooms.receivedAt) : 0;
+  const selected = rooms?.items.find((r) => r.roomId === selectedId) ?? null;
+
+  const credentialHelp = (text: MessageKey, vars?: Record<string, string>): ReactNode => (
+    <div>
+      {t(text, vars)} {t('rooms.credentialNote')}{' '}
+      <a href={links.signingDocs} target="_blank" rel="noopener" className="tooltip-link">
+        {t('rooms.signingDocs')}
+      </a>
+    </div>
+  );
+
+  const columns: TableColumnsType<LiveRoom> = [
+    {
+      key: 'roomId',
+      title: t('rooms.col.roomId'),
+      render: (_, room) => (
+        <Typography.Text
+          className="mono"
+          copyable={{ text: room.roomId, tooltips: [t('common.copy'), t('common.copied')] }}
+        >
+          {room.roomId}
+        </Typography.Text>
+      ),
+    },
+    {
+      key: 'createdAt',
+      title: t('rooms.col.createdAt'),
+      render: (_, room) => <span className="nowrap">{formatTime(room.createdAt)}</span>,
+    },
+    {
+      key: 'duration',
+      title: t('rooms.col.duration'),
+      render: (_, room) => <span className="mono nowrap">{formatElapsed(room.durationMs + sinceFetch)}</span>,
+    },
+    {
+      key: 'participants',
+      title: t('rooms.col.participants'),
+      render: (_, room) => (
+        <Space size={6}>
+          <TeamOutlined />
+          {room.participants.length}
+        </Space>
+      ),
+    },
+    ...(ws.canEdit
+      ? [
+          {
+            key: 'actions',
+            title: t('common.actions'),
+            render: (_: unknown, room: LiveRoom) => (
+              <Popconfirm
+                title={t('rooms.closeTitle', { roomId: room.roomId })}
+                description={<div className="confirm-body">{t('rooms.closeBody')}</div>}
+                okText={t('rooms.close')}
+                cancelText={t('common.cancel')}
+                okButtonProps={{ danger: true, ...tid('confirm-room-close') }}
+                onConfirm={() => closeRoom(room)}
+              >
+                <Button
+                  type="link"
+                  size="small"
+                  danger
+                  className="inline-link"
+                  icon={<PoweroffOutlined />}
+                  data-testid={`room-close-${room.roomId}`}
+                >
+                  {t('rooms.close')}
+                </Button>
+              </Popconfirm>
+            ),
+          },
+        ]
+      : []),
+  ];
+
+  return (
+    <div>
+      {breadcrumb}
+      <PageHeader
+        title={
+          <Space size={12} wrap>
+            {t('rooms.title')}
+            <Tag className="mono title-tag">{callApp.name}</Tag>
+            <Typography.Text type="secondary" className="mono title-biz" copyable={{ text: callApp.bizName }}>
+              bizName: {callApp.bizName}
+            </Typography.Text>
+          </Space>
+        }
+        intro={t('rooms.intro')}
+        extra={
+          ws.canEdit ? (
+            <>
+              {selected ? (
+                <Tooltip title={credentialHelp('rooms.joinHelp', { roomId: selected.roomId })}>
+                  <Button
+                    icon={<LoginOutlined />}
+                    loading={opening === 'join'}
+                    onClick={() => void openCall('join', selected.roomId)}
+                    data-testid={`join-room-${selected.roomId}`}
+                  >
+                    {t('rooms.join')}
+                  </Button>
+                </Tooltip>
+              ) : null}
+              <Tooltip title={credentialHelp('rooms.tryHelp')}>
+                <Button
+                  icon={<PhoneOutlined />}
+                  loading={opening === 'try'}
+                  onClick={() => void openCall('try')}
+                  data-testid="try-call"
+                >
+                  {t('rooms.tryCall')}
+                </Button>
+              </Tooltip>
+              <Tooltip title={t('rooms.createHelp')}>
+                <Button
+                  type="primary"
+                  icon={<PlusOutlined />}
+                  loading={creating}
+                  onClick={() => void create()}
+                  data-testid="create-room"
+                >
+                  {t('rooms.create')}
+                </Button>
+              </Tooltip>
+            </>
+          ) : null
+        }
+      />
+      <div className="toolbar">
+        <Button
+          icon={<ReloadOutlined />}
+          loading={refreshing}
+          onClick={() => void refreshNow()}
+          data-testid="rooms-refresh"
+        >
+          {t('rooms.refresh')}
+        </Button>
+        {rooms ? (
+          <Typography.Text type="secondary" className="small toolbar-note">
+            {t('rooms.autoRefresh', { time: formatTime(rooms.receivedAt) })}
+          </Typography.Text>
+        ) : null}
+        {ws.canEdit && !selected && rooms && rooms.items.length > 0 ? (
+          <Typography.Text type="secondary" className="small toolbar-note">
+            {t('rooms.selectToJoin')}
+          </Typography.Text>
+        ) : null}
+      </div>
+      {roomsError && rooms ? (
+        <Alert
+          type="warning"
+          showIcon
+          className="section-alert"
+          title={t('rooms.refreshFailed', { error: errorText(t, roomsError) })}
+        />
+      ) : null}
+      {roomsError && !rooms ? (
+        <LoadError error={roomsError} onRetry={() => void refreshNow()} />
+      ) : (
+        <Table<LiveRoom>
+          rowKey="roomId"
+          columns={columns}
+          dataSource={rooms?.items ?? []}
+          loading={rooms === null}
+          pagination={false}
+          scroll={{ x: 'max-content' }}
+          onRow={(room) => tid(`room-row-${room.roomId}`)}
+          locale={{ emptyText: t('rooms.empty', { bizName: callApp.bizName }) }}
+          rowSelection={
+            ws.canEdit
+              ? {
+                  type: 'radio',
+                  selectedRowKeys: selected ? [selected.roomId] : [],
+                  onChange: (keys) => setSelectedId(keys[0] === undefined ? null : String(keys[0])),
+                }
+              : undefined
+          }
+          expandable={{
+            expandedRowRender: (room) => (
+              <Participants
+                room={room}
+                sinceFetch={sinceFetch}
+                canEdit={ws.canEdit}
+                onRemove={(participant) => removeParticipant(room, participant)}
+              />
+            ),
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+function Participants(props: {
+  room: LiveRoom;
+  sinceFetch: number;
+  canEdit: boolean;
+  onRemove: (participant: LiveParticipant) => Promise<void>;
+}): ReactNode {
+  const t = useT();
+  const columns: TableColumnsType<LiveParticipant> = [
+    {
+      key: 'uid',
+      title: t('rooms.participant.uid'),
+      render: (_, p) => (
+        <Typography.Text
+          className="mono"
+          copyable={{ text: p.uid, tooltips: [t('common.copy'), t('common.copied')] }}
+        >
+          {p.uid}
+        </Typography.Text>
+      ),
+    },
+    {
+      key: 'joinedAt',
+      title: t('rooms.participant.joinedAt'),
+      render: (_, p) => <span className="nowrap">{formatTime(p.joinedAt)}</span>,
+    },
+    {
+      key: 'duration',
+      title: t('rooms.participant.duration'),
+      render: (_, p) => <span className="mono nowrap">{formatElapsed(p.durationMs + props.sinceFetch)}</span>,
+    },
+    {
+      key: 'media',
+      title: t('rooms.participant.media'),
+      render: (_, p) => <Tracks tracks={p.tracks} />,
+    },
+    ...(props.canEdit
+      ? [
+          {
+            key: 'actions',
+            title: t('common.actions'),
+            render: (_: unknown, p: LiveParticipant) => (
+              <Popconfirm
+                title={t('rooms.removeTitle', { uid: p.uid })}
+                description={<div className="confirm-body">{t('rooms.removeBody')}</div>}
+                okText={t('rooms.remove')}
+                cancelText={t('common.cancel')}
+                okButtonProps={{ danger: true, ...tid('confirm-participant-remove') }}
+                onConfirm={() => props.onRemove(p)}
+              >
+                <Button
+                  type="link"
+                  size="small"
+                  danger
+                  className="inline-link"
+                  icon={<UserDeleteOutlined />}
+                  data-testid={`participant-remove-${p.participantId}`}
+                >
+                  {t('rooms.remove')}
+                </Button>
+              </Popconfirm>
+            ),
+          },
+        ]
+      : []),
+  ];
+  return (
+    <Table<LiveParticipant>
+      rowKey="participantId"
+      size="small"
+      className="participants"
+      columns={columns}
+      dataSource={props.room.participants}
+      pagination={false}
+      onRow={(p) => tid(`participant-row-${p.participantId}`)}
+      locale={{ emptyText: t('rooms.participant.empty') }}
+    />
+  );
+}
+
+const trackLabels: Record<'audio' | 'video', { on: MessageKey; muted: MessageKey }> = {
+  audio: { on: 'rooms.track.audio', muted: 'rooms.track.audioMuted' },
+  video: { on: 'rooms.track.video', muted: 'rooms.track.videoMuted' },
+};
+
+/** One icon per published track: green while sending, grey (and crossed out) while muted. */
+function Tracks(props: { tracks: Track[] }): ReactNode {
+  const t = useT();
+  if (props.tracks.length === 0) {
+    return <Typography.Text type="secondary">{t('rooms.track.none')}</Typography.Text>;
+  }
+  return (
+    <Space size={4}>
+      {props.tracks.map((track, i) => {
+        const labels = track.kind === 'audio' || track.kind === 'video' ? trackLabels[track.kind] : null;
+        const label = labels ? t(track.muted ? labels.muted : labels.on) : track.kind;
+        const icon =
+          track.kind === 'audio' ? (
+            track.muted ? (
+              <AudioMutedOutlined />
+            ) : (
+              <AudioOutlined />
+            )
+          ) : track.kind === 'video' ? (
+            <VideoCameraOutlined />
+          ) : (
+            track.kind
+          );
+        return (
+          <Tooltip key={`${track.kind}-${i}`} title={label}>
+            <Tag
+              color={track.muted ? undefined : 'success'}
+              className={track.muted ? 'track track-muted' : 'track'}
+              role="img"
+              aria-label={label}
+              data-kind={track.kind}
+              data-muted={track.muted}
+            >
+              {icon}
+            </Tag>
+          </Tooltip>
+        );
+      })}
+    </Space>
+  );
+}

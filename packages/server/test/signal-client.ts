@@ -72,9 +72,7 @@ export class SignalClient {
     return this.waitFor((m) => m.type === type, timeoutMs);
   }
 
-  async request(
-    message: Record<string, unknown>,
-  ): Promise<{
+  async request(message: Record<string, unknown>): Promise<{
     ok: boolean;
     data?: Record<string, unknown>;
     error?: { code: string; message: string; field?: string };

@@ -3,15 +3,8 @@ import assert from 'node:assert/strict';
 import { sign } from '@parley/server-sdk';
 import type { CallApp, LiveRoom, RevealedKey } from '@parley/protocol';
 import type { RoomEvent } from '../src/rooms/room.js';
-import type {
-  ApiClient} from './helpers.js';
-import {
-  adminPassword,
-  callAppsUrl,
-  ownerClient,
-  startTestServer,
-  type TestServer,
-} from './helpers.js';
+import type { ApiClient } from './helpers.js';
+import { adminPassword, callAppsUrl, ownerClient, startTestServer, type TestServer } from './helpers.js';
 import { SignalClient } from './signal-client.js';
 
 describe('signaling and rooms', () => {

@@ -34,6 +34,9 @@ export function createCallbackMetrics(registry: client.Registry, queueDepth: () 
       name: 'parley_callback_queue_depth',
       help: 'Callback events pending or being delivered',
       registers,
+      async collect() {
+        this.set(await queueDepth());
+      },
     }),
     latency: new client.Histogram({
       name: 'parley_callback_delivery_latency_seconds',

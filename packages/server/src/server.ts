@@ -21,7 +21,7 @@ import { unavailableMediaPlane } from './signaling/no-media.js';
 import { CallbackDispatcher } from './callbacks/dispatcher.js';
 import { CallbackSender } from './callbacks/deliver.js';
 import { createCallbackMetrics } from './callbacks/metrics.js';
-import { attachRoomCallbacks } from './callbacks/room-callbacks.js';
+import { attachRoomCallbacks, closeRoomsLeftByCrash } from './callbacks/room-callbacks.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** packages/server/dist → repository root. */
@@ -152,6 +152,12 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       );
     }
     await dispatcher.start();
+    const orphaned = await closeRoomsLeftByCrash(dispatcher, db.db, services.now());
+    if (orphaned > 0)
+      log.warn(
+        { rooms: orphaned },
+        'closed rooms left open by a previous crash (leave and destroy callbacks sent)',
+      );
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;

@@ -43,6 +43,8 @@ export interface OutboxEvent {
   orderKey: string;
   /** The receiver URL, or how to read it; an empty URL means the event is not sent at all. */
   url: string | (() => Promise<string>);
+  /** Other writes to commit atomically with the event (room presence). */
+  effects?: (trx: Db) => Promise<void>;
   /** The payload without bizRequestId, which is assigned here. */
   payload: Record<string, unknown>;
   time: number;
@@ -118,24 +120,34 @@ export class CallbackDispatcher {
   async #insert(event: OutboxEvent): Promise<void> {
     // Read inside the order key's chain, so a slow lookup cannot reorder a room's events.
     const url = typeof event.url === 'string' ? event.url : await event.url();
-    if (url === '') return;
+    if (url === '' && !event.effects) return;
     const now = this.o.now();
     // Another node may have taken the same id in the same millisecond: take the next one.
     for (let attempt = 1; ; attempt += 1) {
       const bizRequestId = this.#ids.next(now);
       try {
-        await this.#insertRow(event, url, bizRequestId, now);
+        await this.o.db.transaction().execute(async (trx) => {
+          await event.effects?.(trx);
+          if (url !== '') await this.#insertRow(trx, event, url, bizRequestId, now);
+        });
         break;
       } catch (err) {
         if (attempt >= 5 || !/unique|duplicate/i.test(String((err as Error).message))) throw err;
       }
     }
+    if (url === '') return;
     this.o.metrics.enqueued.inc({ kind: event.kind });
     this.wake();
   }
 
-  async #insertRow(event: OutboxEvent, url: string, bizRequestId: string, now: number): Promise<void> {
-    await this.o.db
+  async #insertRow(
+    db: Db,
+    event: OutboxEvent,
+    url: string,
+    bizRequestId: string,
+    now: number,
+  ): Promise<void> {
+    await db
       .insertInto('callback_events')
       .values({
         biz_request_id: bizRequestId,

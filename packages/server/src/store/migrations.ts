@@ -211,6 +211,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('expires_at', ms)
           .execute();
         await db.schema
+          .createTable('room_presence')
+          .addColumn('biz_name', 'text', (c) => c.notNull())
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('participant_id', 'text', (c) => c.notNull())
+          .addColumn('uid', 'text', (c) => c.notNull())
+          .addColumn('app_id', 'text', (c) => c.notNull())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('since', ms, (c) => c.notNull())
+          .addPrimaryKeyConstraint('room_presence_pk', ['biz_name', 'room_id', 'participant_id'])
+          .execute();
+        await db.schema
           .createIndex('callback_secrets_by_biz')
           .on('callback_secrets')
           .columns(['biz_name', 'status'])

@@ -142,7 +142,22 @@ export interface CallbackSecretsTable {
   expires_at: number | null;
 }
 
+/**
+ * Who is in which live room, kept beside the outbox so that after a crash the rooms that were
+ * live can be closed with their leave and destroy callbacks. participant_id '' is the room itself.
+ */
+export interface RoomPresenceTable {
+  biz_name: string;
+  room_id: string;
+  participant_id: string;
+  uid: string;
+  app_id: string;
+  workspace_id: string;
+  since: number;
+}
+
 export interface Database {
+  room_presence: RoomPresenceTable;
   callback_events: CallbackEventsTable;
   callback_attempts: CallbackAttemptsTable;
   callback_secrets: CallbackSecretsTable;

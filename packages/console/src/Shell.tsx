@@ -45,6 +45,7 @@ import { IdNameModal, LoadError } from './components';
 import { CallAppsPage } from './pages/CallApps';
 import { FeatureConfigPage } from './pages/FeatureConfig';
 import { RoomsPage } from './pages/Rooms';
+import { CallbacksPage } from './pages/Callbacks';
 import { TokensPage } from './pages/Tokens';
 import { MembersPage } from './pages/Members';
 import { AuditPage } from './pages/Audit';
@@ -204,7 +205,8 @@ function RoutePage(props: { name: RouteName; params: Record<string, string> }): 
       return ws.isAdmin ? <AuditPage /> : forbidden;
     case 'callApps':
     case 'config':
-    case 'rooms': {
+    case 'rooms':
+    case 'callbacks': {
       if (ws.apps === null)
         return ws.appsError ? (
           <LoadError error={ws.appsError} onRetry={() => void ws.reloadApps()} />
@@ -226,6 +228,15 @@ function RoutePage(props: { name: RouteName; params: Record<string, string> }): 
       if (name === 'rooms') {
         return (
           <RoomsPage
+            key={`${app.appId}/${params['bizName'] ?? ''}`}
+            app={app}
+            bizName={params['bizName'] ?? ''}
+          />
+        );
+      }
+      if (name === 'callbacks') {
+        return (
+          <CallbacksPage
             key={`${app.appId}/${params['bizName'] ?? ''}`}
             app={app}
             bizName={params['bizName'] ?? ''}

@@ -11,6 +11,10 @@ import type {
   AuditQuery,
   CallApp,
   CallAppList,
+  CallbackDelivery,
+  CallbackDeliveryList,
+  CallbackDeliveryQuery,
+  CallbackSecret,
   CreatedToken,
   CreateTokenRequest,
   AddMemberRequest,
@@ -24,6 +28,7 @@ import type {
   RevealedKey,
   Role,
   Session,
+  TestCallbackResult,
   WorkspaceSummary,
 } from '@parley/protocol';
 
@@ -241,6 +246,30 @@ export const api = {
   tryCredential: (workspaceId: string, appId: string, bizName: string) =>
     request<Credential>('POST', `${callApp(workspaceId, appId, bizName)}/try-credential`, {}),
 
+  // callbacks: delivery log, redelivery, test callbacks, signing secrets
+  listCallbacks: (workspaceId: string, appId: string, bizName: string, query: CallbackDeliveryQuery) =>
+    request<CallbackDeliveryList>(
+      'GET',
+      withQuery(`${callApp(workspaceId, appId, bizName)}/callbacks`, { ...query }),
+    ),
+  redeliverCallback: (workspaceId: string, appId: string, bizName: string, eventId: number) =>
+    request<CallbackDelivery>(
+      'POST',
+      `${callApp(workspaceId, appId, bizName)}/callbacks/${enc(String(eventId))}/redeliver`,
+      {},
+    ),
+  /** Sends a sample event to the saved URL of that kind now; 409 CALLBACK_URL_NOT_SET when it is empty. */
+  testCallback: (workspaceId: string, appId: string, bizName: string, kind: 'room' | 'recording') =>
+    request<TestCallbackResult>('POST', `${callApp(workspaceId, appId, bizName)}/callbacks/test`, { kind }),
+  listCallbackSecrets: (workspaceId: string, appId: string, bizName: string) =>
+    request<Items<CallbackSecret>>('GET', `${callApp(workspaceId, appId, bizName)}/callback-secrets`),
+  rotateCallbackSecret: (workspaceId: string, appId: string, bizName: string) =>
+    request<Items<CallbackSecret>>(
+      'POST',
+      `${callApp(workspaceId, appId, bizName)}/callback-secrets/rotate`,
+      {},
+    ),
+
   // members
   listMembers: (workspaceId: string) => request<Items<Member>>('GET', `${ws(workspaceId)}/members`),
   addMember: (workspaceId: string, body: AddMemberRequest) =>
@@ -266,6 +295,8 @@ export const api = {
 export const links = {
   apiDocs: '/api/v1/docs',
   signingDocs: '/docs/signing',
+  /** Callback payloads, retries and verifying their signatures. */
+  callbackDocs: '/docs/callbacks',
   /** The call page of the browser SDK (packages/client). */
   callPage: '/call/',
 };

@@ -4,6 +4,7 @@ export const patterns = {
   callApps: '/w/:ws/apps/:appId/call-apps',
   config: '/w/:ws/apps/:appId/call-apps/:bizName/config',
   rooms: '/w/:ws/apps/:appId/call-apps/:bizName/rooms',
+  callbacks: '/w/:ws/apps/:appId/call-apps/:bizName/callbacks',
   appLanding: '/w/:ws/call-apps',
   tokens: '/w/:ws/tokens',
   members: '/w/:ws/members',
@@ -17,6 +18,8 @@ export const paths = {
     pathOf('w', ws, 'apps', appId, 'call-apps', bizName, 'config'),
   rooms: (ws: string, appId: string, bizName: string): string =>
     pathOf('w', ws, 'apps', appId, 'call-apps', bizName, 'rooms'),
+  callbacks: (ws: string, appId: string, bizName: string): string =>
+    pathOf('w', ws, 'apps', appId, 'call-apps', bizName, 'callbacks'),
   appLanding: (ws: string): string => pathOf('w', ws, 'call-apps'),
   tokens: (ws: string): string => pathOf('w', ws, 'tokens'),
   members: (ws: string): string => pathOf('w', ws, 'members'),

@@ -4,7 +4,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import type { CallApp, CallAppList, Credential, FeatureConfigResponse, LiveRoom } from '@parley/protocol';
+import type {
+  CallApp,
+  CallAppList,
+  CallbackDelivery,
+  CallbackDeliveryList,
+  CallbackSecret,
+  Credential,
+  FeatureConfigResponse,
+  LiveRoom,
+} from '@parley/protocol';
 import {
   adminEmail,
   adminPassword,
@@ -15,6 +24,7 @@ import {
   type ApiClient,
   type TestServer,
 } from '../../server/test/helpers.js';
+import { Receiver } from '../../server/test/receiver.js';
 
 const chromiumFlags = [
   '--headless=new',
@@ -213,6 +223,8 @@ describe('console in Chromium', () => {
     assert.equal(await page.getByTestId('config-edit').count(), 0);
     assert.equal(await page.getByTestId('field-roomCallbackUrl').isEditable(), false);
     assert.equal(await page.getByTestId('rotate-key').count(), 0);
+    assert.equal(await page.getByTestId('test-callback-room').count(), 0);
+    assert.equal(await page.getByTestId('callback-signing-card').count(), 0);
   });
 
   it('shows a live room, closes it from the UI, and tries a call with a signed credential', async () => {
@@ -294,5 +306,117 @@ describe('console in Chromium', () => {
     await page.getByRole('columnheader', { name: /Auto-record/i }).waitFor();
     await page.reload();
     await page.getByRole('columnheader', { name: /Auto-record/i }).waitFor();
+  });
+});
+
+describe('console callbacks in Chromium', () => {
+  let server: TestServer;
+  let owner: ApiClient;
+  let receiver: Receiver;
+  let browser: Browser;
+
+  before(async () => {
+    receiver = await new Receiver().start();
+    server = await startTestServer({
+      overrides: { callbackAllowLoopback: true, callbackRetrySchedule: [0.05], callbackRetryJitter: 0 },
+    });
+    owner = await ownerClient(server);
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    await receiver?.stop();
+  });
+
+  it('sends a test callback, shows a failed delivery and redelivers it until it succeeds', async () => {
+    const callApp = (await owner.post<CallApp>(callAppsUrl(), { name: 'Callbacks in browser' })).body;
+    const base = `${callAppsUrl()}/${callApp.bizName}`;
+    const current = (await owner.get<FeatureConfigResponse>(`${base}/config`)).body;
+    const saved = await owner.put(`${base}/config`, {
+      version: current.version,
+      config: { ...current.config, roomCallbackUrl: receiver.url('/room') },
+    });
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
+
+    const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1440, height: 900 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(`${server.url}/`);
+    await page.getByTestId('login-email').fill(adminEmail);
+    await page.getByTestId('login-password').fill(adminPassword);
+    await page.getByTestId('login-submit').click();
+    await page.waitForURL(/\/call-apps$/);
+    await page.goto(`${server.url}/w/default/apps/default/call-apps/${callApp.bizName}/config`);
+
+    // Send test callback: offered in read mode for the saved room URL, not for the empty recording URL.
+    assert.equal(await page.getByTestId('test-callback-recording').isDisabled(), true);
+    await page.getByTestId('test-callback-room').click();
+    const result = page.getByTestId('test-callback-result');
+    await result.waitFor();
+    assert.equal(await result.getAttribute('data-success'), 'true', await result.innerText());
+    assert.match(await result.innerText(), /accepted[\s\S]*HTTP 200/i);
+    assert.ok(
+      receiver
+        .successes()
+        .some((r) => r.body['bizName'] === callApp.bizName && r.body['roomId'] === 'test_room'),
+    );
+
+    // The signing secret: masked until revealed, and the very secret the API lists.
+    const secrets = (await owner.get<{ items: CallbackSecret[] }>(`${base}/callback-secrets`)).body.items;
+    const activeSecret = secrets.find((s) => s.status === 'active');
+    assert.ok(activeSecret);
+    const secretText = page.getByTestId('callback-secret-active');
+    assert.ok(!(await secretText.innerText()).includes(activeSecret.secret.slice(6, 20)));
+    await page.getByTestId('callback-secret-reveal').click();
+    assert.equal((await secretText.innerText()).trim(), activeSecret.secret);
+
+    // A room created while the receiver answers 500: the first try and the one retry fail.
+    receiver.behave = (body) => (body['bizName'] === callApp.bizName ? 'status500' : 'ok');
+    const room = (await owner.post<LiveRoom>(`${base}/rooms`, {})).body;
+    let event: CallbackDelivery | undefined;
+    for (let i = 0; i < 100 && !event; i += 1) {
+      const log = await owner.get<CallbackDeliveryList>(
+        `${base}/callbacks?status=failed&roomId=${encodeURIComponent(room.roomId)}`,
+      );
+      event = log.body.items[0];
+      if (!event) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(event, 'the room-created event ends failed');
+    assert.equal(event.eventCode, 1);
+
+    await page.getByTestId('config-callbacks').click();
+    await page.waitForURL(new RegExp(`/call-apps/${callApp.bizName}/callbacks$`));
+    await page.getByTestId('callback-filter-roomId').fill(room.roomId);
+    const row = page.getByTestId(`callback-row-${event.eventId}`);
+    await row.locator('[data-status="failed"]').waitFor();
+    const rowText = await row.innerText();
+    assert.match(rowText, /Room created/);
+    assert.match(rowText, /HTTP 500/);
+
+    // The expanded row: bizRequestId, the exact payload, and both attempts with their HTTP status.
+    await row.getByRole('button', { name: /expand/i }).click();
+    const payload = page.getByTestId(`callback-payload-${event.eventId}`);
+    await payload.waitFor();
+    assert.deepEqual(JSON.parse(await payload.innerText()), event.payload);
+    const firstAttempt = page.getByTestId(`callback-attempt-${event.eventId}-1`);
+    assert.match(await firstAttempt.innerText(), /HTTP 500[\s\S]*\d+ ms[\s\S]*boom/);
+    await page.getByTestId(`callback-attempt-${event.eventId}-2`).waitFor();
+
+    // Redeliver once the receiver is fixed: the row turns succeeded.
+    receiver.behave = () => 'ok';
+    await page.getByTestId(`callback-redeliver-${event.eventId}`).click();
+    await page.getByTestId('confirm-redeliver').click();
+    await row.locator('[data-status="succeeded"]').waitFor({ timeout: 15_000 });
+    const sameId = receiver.received.filter((r) => r.body['bizRequestId'] === event.bizRequestId);
+    assert.deepEqual(
+      sameId.map((r) => r.answered),
+      ['status500', 'status500', 'ok'],
+    );
+    const audit = await owner.get<{ total: number }>(
+      `/api/v1/workspaces/default/audit?action=callback.redeliver&targetId=${callApp.bizName}`,
+    );
+    assert.equal(audit.body.total, 1);
+    await context.close();
   });
 });

@@ -22,6 +22,7 @@ import {
   EditOutlined,
   EyeOutlined,
   FileTextOutlined,
+  HistoryOutlined,
   PlusOutlined,
   QuestionCircleOutlined,
   SearchOutlined,
@@ -228,6 +229,12 @@ export function CallAppsPage(props: { app: App }): ReactNode {
             data-testid={`rooms-${callApp.bizName}`}
           >
             <TeamOutlined /> {t('callApps.liveRooms')}
+          </Link>
+          <Link
+            to={paths.callbacks(ws.workspaceId, app.appId, callApp.bizName)}
+            data-testid={`callbacks-${callApp.bizName}`}
+          >
+            <HistoryOutlined /> {t('callApps.callbacks')}
           </Link>
           {ws.canEdit ? (
             <Button

@@ -16,7 +16,13 @@ import {
   Tag,
   Typography,
 } from 'antd';
-import { EditOutlined, InfoCircleOutlined, SaveOutlined, TeamOutlined } from '@ant-design/icons';
+import {
+  EditOutlined,
+  HistoryOutlined,
+  InfoCircleOutlined,
+  SaveOutlined,
+  TeamOutlined,
+} from '@ant-design/icons';
 import { validateFeatureConfig } from '@parley/protocol';
 import type { App, CallApp, FeatureConfig, FeatureConfigResponse } from '@parley/protocol';
 import { api, isApiError } from '../api';
@@ -28,6 +34,7 @@ import { useWorkspace } from '../session';
 import { formatTime } from '../util';
 import { LoadError, PageHeader } from '../components';
 import { KeysCard } from './Keys';
+import { CallbackSigningCard, TestCallback, useTestCallback } from './CallbackSigning';
 
 const fieldNames = [
   'autoRecord',
@@ -59,6 +66,7 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
   const [saving, setSaving] = useState(false);
   const [conflict, setConflict] = useState(false);
   const [reloading, setReloading] = useState(false);
+  const test = useTestCallback(app, bizName);
 
   const clearErrors = useCallback(() => {
     form.setFields(fieldNames.map((name) => ({ name, errors: [] })));
@@ -129,6 +137,7 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
       setEditing(false);
       setConflict(false);
       setCallApp((c) => (c ? { ...c, autoRecord: response.config.autoRecord } : c));
+      test.clear();
       void message.open({ key: saveMessageKey, type: 'success', content: t('config.saved') });
     } catch (error) {
       const issue = fieldIssueFromError(error);
@@ -160,6 +169,7 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
 
   const listPath = paths.callApps(ws.workspaceId, app.appId);
   const roomsPath = paths.rooms(ws.workspaceId, app.appId, bizName);
+  const callbacksPath = paths.callbacks(ws.workspaceId, app.appId, bizName);
   const breadcrumb = (
     <Breadcrumb
       className="page-breadcrumb"
@@ -229,6 +239,14 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
               data-testid="config-rooms"
             >
               {t('callApps.liveRooms')}
+            </Button>
+            <Button
+              icon={<HistoryOutlined />}
+              href={callbacksPath}
+              onClick={(event) => followLink(event, callbacksPath)}
+              data-testid="config-callbacks"
+            >
+              {t('callApps.callbacks')}
             </Button>
             {ws.canEdit ? (
               editing ? (
@@ -310,7 +328,19 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
           <Form.Item
             name="recordingCallbackUrl"
             label={t('config.recordingCallbackUrl')}
-            extra={t('config.recordingCallbackHelp')}
+            extra={
+              <>
+                <div>{t('config.recordingCallbackHelp')}</div>
+                {ws.canEdit ? (
+                  <TestCallback
+                    kind="recording"
+                    savedUrl={saved.config.recordingCallbackUrl}
+                    editing={editing}
+                    test={test}
+                  />
+                ) : null}
+              </>
+            }
           >
             <Input
               placeholder={placeholder(t('config.urlPlaceholder'))}
@@ -323,7 +353,19 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
           <Form.Item
             name="roomCallbackUrl"
             label={t('config.roomCallbackUrl')}
-            extra={t('config.roomCallbackHelp')}
+            extra={
+              <>
+                <div>{t('config.roomCallbackHelp')}</div>
+                {ws.canEdit ? (
+                  <TestCallback
+                    kind="room"
+                    savedUrl={saved.config.roomCallbackUrl}
+                    editing={editing}
+                    test={test}
+                  />
+                ) : null}
+              </>
+            }
           >
             <Input
               placeholder={placeholder(t('config.urlPlaceholder'))}
@@ -366,6 +408,7 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
         </Card>
         <button type="submit" hidden />
       </Form>
+      {ws.canEdit ? <CallbackSigningCard app={app} bizName={bizName} /> : null}
       <KeysCard
         app={app}
         callApp={callApp}

@@ -8,7 +8,7 @@
  * backoff and jitter, honouring Retry-After. After the last retry an event is marked failed,
  * never dropped. At-least-once: the same bizRequestId on every attempt.
  */
-import { sql } from 'kysely';
+import { sql, type Insertable } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import type { CallbackEventsTable, CallbackKind, Db } from '../store/schema.js';
 import type { Dialect } from '../store/migrations.js';
@@ -41,8 +41,8 @@ export interface OutboxEvent {
   roomId: string;
   uid: string;
   orderKey: string;
-  /** The receiver URL, or how to read it; an empty URL means the event is not sent at all. */
-  url: string | (() => Promise<string>);
+  /** The receiver URL, or the call-application setting that holds it; empty means the event is not sent. */
+  url: string | { setting: 'room_callback_url' | 'recording_callback_url' };
   /** Other writes to commit atomically with the event (room presence). */
   effects?: (trx: Db) => Promise<void>;
   /** The payload without bizRequestId, which is assigned here. */
@@ -59,9 +59,9 @@ const maxRetryAfterMs = 24 * 3600_000;
 
 export class CallbackDispatcher {
   readonly #ids = new RequestIds();
-  /** Per order key, the tail of its write chain: a key's events are inserted in emission order. */
-  readonly #writes = new Map<string, Promise<void>>();
-  readonly #allWrites = new Set<Promise<void>>();
+  /** Events waiting to be written, in emission order. */
+  readonly #pending: { event: OutboxEvent; resolve: () => void }[] = [];
+  #writing: Promise<void> | null = null;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #secretCache = new Map<string, { secrets: string[]; at: number }>();
   readonly #outcomes: {
@@ -92,84 +92,107 @@ export class CallbackDispatcher {
     this.wake();
   }
 
-  /** Writes the event to the outbox; resolves when it is committed. Events of one order key keep their order. */
+  /**
+   * Writes the event to the outbox; resolves when it is committed. Events are written in
+   * emission order, in groups (one transaction per group), so a busy server does not pay a
+   * commit per event and every order key keeps its order.
+   */
   enqueue(event: OutboxEvent): Promise<void> {
-    const previous = this.#writes.get(event.orderKey) ?? Promise.resolve();
-    const write = previous
-      .then(() => this.#insert(event))
-      .catch((err: unknown) => {
-        this.o.log.error(
-          { err, orderKey: event.orderKey, eventCode: event.eventCode },
-          'callback event could not be written to the outbox',
-        );
-      });
-    this.#writes.set(event.orderKey, write);
-    this.#allWrites.add(write);
-    void write.finally(() => {
-      this.#allWrites.delete(write);
-      if (this.#writes.get(event.orderKey) === write) this.#writes.delete(event.orderKey);
+    return new Promise((resolve) => {
+      this.#pending.push({ event, resolve });
+      if (!this.#writing) this.#writing = this.#writeQueued();
     });
-    return write;
   }
 
-  /** Resolves when every event enqueued so far is committed. */
+  /** Resolves when every event enqueued so far is committed (or has failed and been logged). */
   async persisted(): Promise<void> {
-    await Promise.all([...this.#allWrites]);
+    while (this.#writing) await this.#writing;
   }
 
-  async #insert(event: OutboxEvent): Promise<void> {
-    // Read inside the order key's chain, so a slow lookup cannot reorder a room's events.
-    const url = typeof event.url === 'string' ? event.url : await event.url();
-    if (url === '' && !event.effects) return;
+  async #writeQueued(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, 500);
+      try {
+        await this.#writeBatch(batch.map((b) => b.event));
+      } catch (err) {
+        this.o.log.error({ err, events: batch.length }, 'callback events could not be written to the outbox');
+      }
+      for (const b of batch) b.resolve();
+    }
+    this.#writing = null;
+  }
+
+  async #writeBatch(events: OutboxEvent[]): Promise<void> {
     const now = this.o.now();
-    // Another node may have taken the same id in the same millisecond: take the next one.
+    const urls = await this.#callbackUrls(events);
+    // Another node may take the same id in the same millisecond: the batch is retried with new ids.
     for (let attempt = 1; ; attempt += 1) {
-      const bizRequestId = this.#ids.next(now);
+      const rows: Insertable<CallbackEventsTable>[] = [];
       try {
         await this.o.db.transaction().execute(async (trx) => {
-          await event.effects?.(trx);
-          if (url !== '') await this.#insertRow(trx, event, url, bizRequestId, now);
+          for (const event of events) {
+            await event.effects?.(trx);
+            const url = urls.get(event) ?? '';
+            if (url !== '') rows.push(this.#row(event, url, now));
+          }
+          for (let i = 0; i < rows.length; i += 50)
+            await trx
+              .insertInto('callback_events')
+              .values(rows.slice(i, i + 50))
+              .execute();
         });
         break;
       } catch (err) {
         if (attempt >= 5 || !/unique|duplicate/i.test(String((err as Error).message))) throw err;
       }
     }
-    if (url === '') return;
-    this.o.metrics.enqueued.inc({ kind: event.kind });
+    for (const event of events) if (urls.get(event)) this.o.metrics.enqueued.inc({ kind: event.kind });
     this.wake();
   }
 
-  async #insertRow(
-    db: Db,
-    event: OutboxEvent,
-    url: string,
-    bizRequestId: string,
-    now: number,
-  ): Promise<void> {
-    await db
-      .insertInto('callback_events')
-      .values({
-        biz_request_id: bizRequestId,
-        workspace_id: event.workspaceId,
-        biz_name: event.bizName,
-        kind: event.kind,
-        event_code: event.eventCode,
-        room_id: event.roomId,
-        uid: event.uid,
-        order_key: event.orderKey,
-        url,
-        payload: JSON.stringify({ bizRequestId, ...event.payload }),
-        status: 'pending',
-        attempts: 0,
-        retry_base: 0,
-        next_attempt_at: now,
-        lease_until: null,
-        created_at: event.time,
-        completed_at: null,
-        last_error: null,
-      })
-      .execute();
+  /** Each event's receiver URL, reading each call application's configuration once per group. */
+  async #callbackUrls(events: OutboxEvent[]): Promise<Map<OutboxEvent, string>> {
+    const bizNames = [...new Set(events.filter((e) => typeof e.url !== 'string').map((e) => e.bizName))];
+    const configs = new Map<string, { room_callback_url: string; recording_callback_url: string }>();
+    for (let i = 0; i < bizNames.length; i += 200) {
+      const found = await this.o.db
+        .selectFrom('call_apps')
+        .select(['biz_name', 'room_callback_url', 'recording_callback_url'])
+        .where('biz_name', 'in', bizNames.slice(i, i + 200))
+        .execute();
+      for (const f of found) configs.set(f.biz_name, f);
+    }
+    return new Map(
+      events.map((e) => [
+        e,
+        typeof e.url === 'string' ? e.url : (configs.get(e.bizName)?.[e.url.setting] ?? ''),
+      ]),
+    );
+  }
+
+  #row(event: OutboxEvent, url: string, now: number): Insertable<CallbackEventsTable> {
+    const bizRequestId = this.#ids.next(now);
+    return {
+      biz_request_id: bizRequestId,
+      workspace_id: event.workspaceId,
+      biz_name: event.bizName,
+      kind: event.kind,
+      event_code: event.eventCode,
+      room_id: event.roomId,
+      uid: event.uid,
+      order_key: event.orderKey,
+      url,
+      payload: JSON.stringify({ bizRequestId, ...event.payload }),
+      status: 'pending',
+      attempts: 0,
+      retry_base: 0,
+      next_attempt_at: now,
+      lease_until: null,
+      created_at: event.time,
+      completed_at: null,
+      last_error: null,
+    };
   }
 
   /** Runs a dispatch pass soon (coalesced). */
@@ -406,7 +429,7 @@ export class CallbackDispatcher {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await Promise.allSettled([...this.#allWrites]);
+    await this.persisted();
     await Promise.allSettled([...this.#inFlight]);
   }
 }

@@ -68,14 +68,7 @@ function enqueueRoomEvent(
     roomId: e.roomId,
     uid: e.uid,
     orderKey: `room:${e.bizName}:${e.roomId}`,
-    url: async () => {
-      const row = await db
-        .selectFrom('call_apps')
-        .select('room_callback_url')
-        .where('biz_name', '=', e.bizName)
-        .executeTakeFirst();
-      return row?.room_callback_url ?? '';
-    },
+    url: { setting: 'room_callback_url' },
     effects: presenceChange(eventCode, e),
     payload: roomCallbackPayload(eventCode, e),
     time: e.time,

@@ -165,10 +165,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('completed_at', ms)
           .addColumn('last_error', 'text')
           .execute();
+        // Leasing walks pending events in id order and stops at its limit. (An index on
+        // next_attempt_at would tempt SQLite's planner into reading and sorting every pending row.)
         await db.schema
-          .createIndex('callback_events_due')
+          .createIndex('callback_events_pending')
           .on('callback_events')
-          .columns(['status', 'next_attempt_at'])
+          .columns(['status', 'id'])
           .execute();
         await db.schema
           .createIndex('callback_events_order')

@@ -234,6 +234,34 @@ describe('signaling and rooms', () => {
     await alice.request({ type: 'leaveRoom' });
   });
 
+  it('resumes with a credential that expired during the call, but refuses it for a new session', async () => {
+    const shortLived = sign({
+      bizName: app.bizName,
+      appId: 'default',
+      workspaceId: 'default',
+      uid: 'erin',
+      expireTime: Date.now() + 300,
+      privateKeyPem: keys.get(app.bizName) as string,
+    });
+    const c = await SignalClient.open(server.url);
+    clients.push(c);
+    const welcome = await c.hello(shortLived);
+    assert.equal(welcome.type, 'welcome');
+    await new Promise((r) => setTimeout(r, 400));
+    c.ws.terminate();
+    const again = await SignalClient.open(server.url);
+    clients.push(again);
+    const resumed = await again.hello(shortLived, {
+      sessionId: String(welcome['sessionId']),
+      resumeToken: String(welcome['resumeToken']),
+    });
+    assert.equal(resumed.type, 'welcome');
+    assert.equal(resumed['resumed'], true);
+    const fresh = await SignalClient.open(server.url);
+    const refused = await fresh.hello(shortLived);
+    assert.equal((refused['error'] as { code: string }).code, 'CREDENTIAL_EXPIRED');
+  });
+
   it('refuses a participant beyond the room limit', async () => {
     const first = await connect('u1');
     const roomId = String((await first.request({ type: 'createRoom' })).data?.['roomId']);

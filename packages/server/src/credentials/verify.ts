@@ -55,10 +55,19 @@ function verifies(publicKeyPem: string, text: string, signature: string): boolea
   }
 }
 
+export interface VerifyOptions {
+  /**
+   * Resuming a live session: the credential proved itself when the session began, so its
+   * expiry no longer ends a call that is merely reconnecting. Signature and scope still count.
+   */
+  ignoreExpiry?: boolean;
+}
+
 export async function verifyCredential(
   db: Db,
   presented: PresentedCredential,
   now: number,
+  options: VerifyOptions = {},
 ): Promise<VerifiedCredential> {
   for (const field of ['bizName', 'appId', 'workspaceId', 'uid', 'signature'] as const) {
     const value = presented[field];
@@ -73,7 +82,7 @@ export async function verifyCredential(
   const expireTime = parseExpireTime(presented.expireTime);
   if (!base64Pattern.test(signature)) throw malformed('signature', 'must be standard base64');
   if (!uidPattern.test(uid)) throw new ParleyError('CREDENTIAL_UID_INVALID', { field: 'uid' });
-  if (expireTime <= now) {
+  if (expireTime <= now && !options.ignoreExpiry) {
     throw new ParleyError('CREDENTIAL_EXPIRED', {
       field: 'expireTime',
       message: `The credential expired ${Math.round((now - expireTime) / 1000)} s ago; ask your server for a new one.`,

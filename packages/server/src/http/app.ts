@@ -113,6 +113,10 @@ export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
       void reply.header('cache-control', 'no-cache').type('text/javascript; charset=utf-8');
       return readFile(path.join(clientDir, 'parley-client.js'));
     });
+    app.get('/sdk/parley-client.js.map', { schema: { hide: true } }, async (_request, reply) => {
+      void reply.header('cache-control', 'no-cache').type('application/json; charset=utf-8');
+      return readFile(path.join(clientDir, 'parley-client.js.map'));
+    });
   }
 
   app.setNotFoundHandler(async (request, reply) => {

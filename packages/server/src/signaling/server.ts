@@ -232,8 +232,11 @@ export class SignalingServer {
 
   async #hello(ws: WebSocket, hello: Extract<ClientMessage, { type: 'hello' }>): Promise<Session | null> {
     let verified;
+    const resumable = hello.resume ? this.#sessions.get(hello.resume.sessionId) : undefined;
+    const ignoreExpiry =
+      !!resumable && !resumable.ended && resumable.resumeToken === hello.resume?.resumeToken;
     try {
-      verified = await verifyCredential(this.opts.db, hello.credential, this.opts.now());
+      verified = await verifyCredential(this.opts.db, hello.credential, this.opts.now(), { ignoreExpiry });
     } catch (err) {
       const error =
         err instanceof ParleyError

@@ -17,7 +17,7 @@ import { openDb, type OpenedDb } from './store/db.js';
 import { RoomRegistry } from './rooms/room.js';
 import { SignalingServer } from './signaling/server.js';
 import type { MediaPlane } from './signaling/media.js';
-import { unavailableMediaPlane } from './signaling/no-media.js';
+import { sfuMediaPlane } from './signaling/sfu-media.js';
 import { CallbackDispatcher } from './callbacks/dispatcher.js';
 import { CallbackSender } from './callbacks/deliver.js';
 import { createCallbackMetrics } from './callbacks/metrics.js';
@@ -121,10 +121,23 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     });
     closers.push(() => app.close());
 
+    const media =
+      opts.media ??
+      sfuMediaPlane(
+        {
+          portRangeBegin: config.rtcPortMin,
+          portRangeEnd: config.rtcPortMax,
+          announcedIps: [...config.announcedIps],
+          iceServers: config.iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
+          ...(config.rtcBindAddress ? { bindAddress: config.rtcBindAddress } : {}),
+        },
+        log.child({ component: 'sfu' }),
+      );
+    closers.push(() => media.close());
     const signaling = new SignalingServer({
       db: db.db,
       registry: rooms,
-      media: opts.media ?? unavailableMediaPlane('not built yet'),
+      media,
       log,
       now: services.now,
       persisted: () => dispatcher.persisted(),

@@ -33,6 +33,7 @@ export async function startTestServer(
       host: '127.0.0.1',
       dataDir,
       logLevel: 'silent',
+      rtcBindAddress: '127.0.0.1',
       adminEmail,
       adminPassword,
       databaseUrl: kind === 'postgres' ? pgUrl : '',

@@ -43,6 +43,8 @@ export interface ParleyConfig {
   /** UDP port range of the media plane; 0 and 0 let the OS pick. */
   readonly rtcPortMin: number;
   readonly rtcPortMax: number;
+  /** Local address the media plane binds to; empty means all interfaces. */
+  readonly rtcBindAddress: string;
   /** Public addresses announced in ICE candidates instead of the host's own (servers behind NAT). */
   readonly announcedIps: readonly string[];
   /** STUN/TURN servers handed to clients, e.g. [{"urls":["stun:stun.example.com:3478"]}]. */
@@ -320,6 +322,14 @@ const settings: Setting<keyof ParleyConfig>[] = [
   },
   { key: 'rtcPortMin', env: 'PARLEY_RTC_PORT_MIN', default: 0, parse: intIn(0, 65535) },
   { key: 'rtcPortMax', env: 'PARLEY_RTC_PORT_MAX', default: 0, parse: intIn(0, 65535) },
+  {
+    key: 'rtcBindAddress',
+    env: 'PARLEY_RTC_BIND_ADDRESS',
+    default: '',
+    parse: str((s) =>
+      s === '' || isIP(s) ? null : 'must be an IP address of this machine, or empty for all',
+    ),
+  },
   { key: 'announcedIps', env: 'PARLEY_ANNOUNCED_IPS', default: Object.freeze([]), parse: ipList },
   { key: 'iceServers', env: 'PARLEY_ICE_SERVERS', default: Object.freeze([]), parse: iceServerList },
   {

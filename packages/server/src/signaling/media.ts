@@ -21,12 +21,17 @@ export interface RoomMedia {
   close(): void;
 }
 
+export interface RoomMediaEvents {
+  /** A server ICE candidate for a participant's transport, to trickle to the terminal. */
+  onCandidate(participantId: string, transportId: string, candidate: string, mid: string): void;
+  /** The kinds a participant still publishes changed without a request (its transport failed). */
+  onPublishedKindsChanged(participantId: string, kinds: MediaKind[]): void;
+}
+
 export interface MediaPlane {
-  /** `onCandidate` delivers the server's trickled ICE candidates for a participant's transport. */
-  createRoomMedia(
-    roomId: string,
-    onCandidate: (participantId: string, transportId: string, candidate: string, mid: string) => void,
-  ): RoomMedia;
+  createRoomMedia(roomId: string, events: RoomMediaEvents): RoomMedia;
+  /** Idempotent. */
+  close(): void;
 }
 
 /** Thrown by the media plane for a request it cannot serve; becomes a signaling error. */

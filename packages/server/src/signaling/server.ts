@@ -459,8 +459,14 @@ export class SignalingServer {
   #mediaOf(room: Room): RoomMedia {
     let media = this.#media.get(room.roomId);
     if (!media) {
-      media = this.opts.media.createRoomMedia(room.roomId, (participantId, transportId, candidate, mid) => {
-        this.#byParticipant.get(participantId)?.send({ type: 'candidate', transportId, candidate, mid });
+      media = this.opts.media.createRoomMedia(room.roomId, {
+        onCandidate: (participantId, transportId, candidate, mid) => {
+          this.#byParticipant.get(participantId)?.send({ type: 'candidate', transportId, candidate, mid });
+        },
+        onPublishedKindsChanged: (participantId, kinds) => {
+          const participant = room.participants.get(participantId);
+          if (participant && participant.tracks.length !== kinds.length) participant.setTracks(kinds);
+        },
       });
       this.#media.set(room.roomId, media);
       const created = media;

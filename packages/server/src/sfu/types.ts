@@ -1,0 +1,148 @@
+/** Public types of the media plane (see router.ts for the API and its semantics). */
+
+export type MediaKind = 'audio' | 'video';
+export type VideoCodecName = 'VP8' | 'H264';
+export type TransportRole = 'publisher' | 'subscriber';
+/** PeerConnection state as libdatachannel reports it, plus 'closed' when we close it. */
+export type TransportState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+/** A STUN/TURN server: a libdatachannel URL string ("stun:host:port", "turn:user:pass@host:port")
+ * or the browser's RTCIceServer shape. */
+export type IceServerConfig = string | { urls: string | string[]; username?: string; credential?: string };
+
+export interface SfuConfig {
+  /** UDP port range for ICE; both 0 or absent = the OS picks. One port per transport. */
+  portRangeBegin?: number;
+  portRangeEnd?: number;
+  /** All transports share one UDP port (portRangeBegin === portRangeEnd): one firewall rule,
+   * no port range to size. libjuice demultiplexes by ICE credentials and remote address. */
+  udpMux?: boolean;
+  /** Local address to bind (e.g. '127.0.0.1' in tests, a private interface on a server). */
+  bindAddress?: string;
+  /** Public addresses written into host candidates instead of the local ones (server behind NAT). */
+  announcedIps?: string[];
+  /** STUN/TURN servers the SFU itself uses to gather candidates. */
+  iceServers?: IceServerConfig[];
+  /** Video codecs accepted from publishers, in order of preference (the first one is what the
+   * browser sends). Default ['VP8', 'H264']. Audio is always Opus. */
+  videoCodecs?: VideoCodecName[];
+  /** Bitrate (bits/s) the SFU announces to each publisher with REMB. Default 3_000_000. */
+  maxIncomingBitrate?: number;
+  /** How long publish()/subscribe() wait for ICE gathering before returning the SDP; candidates
+   * found later are emitted as 'localCandidate' events. 0 = return at once (full trickle).
+   * Default 1000. */
+  iceGatheringTimeoutMs?: number;
+  /** Keyframe requests (PLI) to one publisher track are sent at most this often; extra requests
+   * in between are merged into one sent when the interval ends. Default 300. */
+  keyFrameRequestMinIntervalMs?: number;
+  /** A transport not connected this long after it was created (no answer, ICE never completing)
+   * is closed, with a 'closed' transportState event. Default 30000. */
+  connectTimeoutMs?: number;
+  /** Video packets kept per subscriber to answer its NACKs (RtcpNackResponder). ~1.2 KB each;
+   * 512 is ~3 s of 1.5 Mbit/s video. Default 512. */
+  nackBufferPackets?: number;
+}
+
+export interface RtpCodec {
+  /** 'audio/opus', 'video/VP8', 'video/H264' */
+  mimeType: string;
+  payloadType: number;
+  clockRate: number;
+  channels?: number;
+  /** The a=fmtp parameters, verbatim. */
+  fmtp?: string;
+  rtcpFeedback: string[];
+}
+
+export interface RtpHeaderExtension {
+  id: number;
+  uri: string;
+}
+
+/** A track a participant publishes; plain data, safe to serialise for signaling. */
+export interface PublishedTrack {
+  /** Opaque id; also the msid track id subscribers see (MediaStreamTrack.id in Chrome). */
+  id: string;
+  participantId: string;
+  /** The publisher transport that carries it. */
+  transportId: string;
+  kind: MediaKind;
+  /** mid in the publisher's SDP. */
+  mid: string;
+  ssrc: number;
+  /** msid stream id subscribers see: one per publishing participant, so audio and video of a
+   * participant land in one MediaStream (browsers lip-sync tracks of one stream). */
+  streamId: string;
+  codecs: RtpCodec[];
+}
+
+export interface SfuLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface TransportStateEvent {
+  transportId: string;
+  participantId: string;
+  role: TransportRole;
+  state: TransportState;
+}
+
+export interface LocalCandidateEvent {
+  transportId: string;
+  participantId: string;
+  /** "candidate:..." (no "a=" prefix), ready for RTCIceCandidate({ candidate, sdpMid }). */
+  candidate: string;
+  mid: string;
+}
+
+export type TrackEndReason = 'unpublished' | 'participant-removed' | 'transport-closed';
+
+export interface MediaRouterEvents {
+  trackPublished: [PublishedTrack];
+  trackEnded: [PublishedTrack, TrackEndReason];
+  transportState: [TransportStateEvent];
+  localCandidate: [LocalCandidateEvent];
+}
+
+export interface TransportStats {
+  transportId: string;
+  participantId: string;
+  role: TransportRole;
+  state: TransportState;
+  /** publisher: tracks it carries; subscriber: tracks it receives. */
+  trackIds: string[];
+  /** publisher: the participant; subscriber: the publisher it receives. */
+  publisherId: string;
+}
+
+export interface RouterStats {
+  transports: number;
+  publisherTransports: number;
+  subscriberTransports: number;
+  /** Live published tracks. */
+  tracks: number;
+  /** RTP packets / bytes received from publishers. */
+  receivedPackets: number;
+  receivedBytes: number;
+  /** RTP packets / bytes sent to subscribers (one count per subscriber). */
+  forwardedPackets: number;
+  forwardedBytes: number;
+  /** Packets not sent to a subscriber whose transport was not connected yet, or whose send failed. */
+  droppedPackets: number;
+  /** Keyframe requests received from subscribers (PLI + FIR). */
+  keyFrameRequestsReceived: number;
+  /** PLIs sent to publishers (after merging). */
+  keyFrameRequestsSent: number;
+  /** NACKs received from subscribers (answered by RtcpNackResponder). */
+  nacksReceived: number;
+  /** NACKs the SFU sent to publishers for packets lost on the way in. */
+  nacksSent: number;
+  /** Sender reports forwarded to subscribers. */
+  senderReportsForwarded: number;
+  /** Receiver report + REMB compounds sent to publishers. */
+  receiverReportsSent: number;
+  perTransport: TransportStats[];
+}

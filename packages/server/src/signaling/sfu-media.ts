@@ -1,0 +1,123 @@
+/** The SFU (one MediaRouter per room) behind the signaling layer's media interface. */
+import type { MediaKind } from '@parley/protocol';
+import { MediaRouter, SfuError, resolveSfuConfig, type SfuConfig, type SfuLogger } from '../sfu/index.js';
+import { MediaError, type MediaPlane, type RoomMedia, type RoomMediaEvents } from './media.js';
+
+function mapError(err: unknown): never {
+  if (err instanceof SfuError) {
+    const code =
+      err.code === 'unknown-transport'
+        ? 'TRANSPORT_NOT_FOUND'
+        : err.code === 'no-tracks'
+          ? 'NOT_PUBLISHING'
+          : err.code === 'unknown-participant'
+            ? 'PARTICIPANT_NOT_FOUND'
+            : 'MEDIA_FAILED';
+    throw new MediaError(code, err.message);
+  }
+  throw err;
+}
+
+async function mapped<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    return mapError(err);
+  }
+}
+
+function kindsOf(router: MediaRouter, participantId: string): MediaKind[] {
+  return [...new Set(router.tracks(participantId).map((t) => t.kind))].sort();
+}
+
+class SfuRoomMedia implements RoomMedia {
+  readonly #router: MediaRouter;
+
+  constructor(config: SfuConfig, log: SfuLogger, events: RoomMediaEvents) {
+    this.#router = new MediaRouter(config, log);
+    this.#router.on('localCandidate', (c) =>
+      events.onCandidate(c.participantId, c.transportId, c.candidate, c.mid),
+    );
+    this.#router.on('trackEnded', (track, reason) => {
+      if (reason === 'transport-closed')
+        events.onPublishedKindsChanged(track.participantId, kindsOf(this.#router, track.participantId));
+    });
+  }
+
+  publish(participantId: string, offerSdp: string) {
+    return mapped(async () => {
+      const result = await this.#router.publish(participantId, offerSdp);
+      return {
+        transportId: result.transportId,
+        answerSdp: result.answerSdp,
+        kinds: kindsOf(this.#router, participantId),
+      };
+    });
+  }
+
+  subscribe(subscriberId: string, publisherId: string) {
+    return mapped(async () => {
+      const result = await this.#router.subscribe(subscriberId, publisherId);
+      return { transportId: result.transportId, offerSdp: result.offerSdp };
+    });
+  }
+
+  unsubscribe(subscriberId: string, publisherId: string): void {
+    this.#router.unsubscribe(subscriberId, publisherId);
+  }
+
+  setAnswer(_participantId: string, transportId: string, answerSdp: string) {
+    return mapped(() => this.#router.setAnswer(transportId, answerSdp));
+  }
+
+  addRemoteCandidate(_participantId: string, transportId: string, candidate: string, mid: string): void {
+    try {
+      this.#router.addRemoteCandidate(transportId, candidate, mid);
+    } catch (err) {
+      mapError(err);
+    }
+  }
+
+  unpublish(participantId: string, kind?: MediaKind): MediaKind[] {
+    try {
+      this.#router.unpublish(participantId, kind);
+    } catch (err) {
+      mapError(err);
+    }
+    return kindsOf(this.#router, participantId);
+  }
+
+  removeParticipant(participantId: string): void {
+    this.#router.removeParticipant(participantId);
+  }
+
+  close(): void {
+    this.#router.close();
+  }
+
+  stats() {
+    return this.#router.stats();
+  }
+}
+
+/** Validates the SFU configuration once (at start) and makes a router per room. */
+export function sfuMediaPlane(config: SfuConfig, log: SfuLogger): MediaPlane & { rooms(): number } {
+  resolveSfuConfig(config);
+  const live = new Set<SfuRoomMedia>();
+  return {
+    createRoomMedia(_roomId: string, events: RoomMediaEvents): RoomMedia {
+      const media = new SfuRoomMedia(config, log, events);
+      live.add(media);
+      const close = media.close.bind(media);
+      media.close = () => {
+        live.delete(media);
+        close();
+      };
+      return media;
+    },
+    rooms: () => live.size,
+    close(): void {
+      for (const media of [...live]) media.close();
+    },
+  };
+}

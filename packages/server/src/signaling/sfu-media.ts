@@ -66,12 +66,25 @@ class SfuRoomMedia implements RoomMedia {
     this.#router.unsubscribe(subscriberId, publisherId);
   }
 
-  setAnswer(_participantId: string, transportId: string, answerSdp: string) {
-    return mapped(() => this.#router.setAnswer(transportId, answerSdp));
+  /** A terminal may only touch its own transports. */
+  #own(participantId: string, transportId: string): void {
+    if (this.#router.participantOf(transportId) !== participantId) {
+      throw new MediaError('TRANSPORT_NOT_FOUND', `No transport ${transportId} of yours.`);
+    }
   }
 
-  addRemoteCandidate(_participantId: string, transportId: string, candidate: string, mid: string): void {
+  setAnswer(participantId: string, transportId: string, answerSdp: string) {
+    return mapped(async () => {
+      this.#own(participantId, transportId);
+      await this.#router.setAnswer(transportId, answerSdp);
+    });
+  }
+
+  addRemoteCandidate(participantId: string, transportId: string, candidate: string, mid: string): void {
+    // Candidates race with a transport's close: those for a transport that is gone are dropped.
+    if (this.#router.participantOf(transportId) === undefined) return;
     try {
+      this.#own(participantId, transportId);
       this.#router.addRemoteCandidate(transportId, candidate, mid);
     } catch (err) {
       mapError(err);

@@ -15,6 +15,10 @@ export const chromiumFlags = [
   '--use-fake-ui-for-media-stream',
   // Lets Chrome gather a 127.0.0.1 candidate, so that the media path can stay on loopback.
   '--allow-loopback-in-peer-connection',
+  // No mDNS names for local candidates, and no name lookups at all (Chromium otherwise asks the
+  // system resolver for Google update hosts): the tests use 127.0.0.1 only.
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
 ];
 
 export function launchChromium(): Promise<Browser> {

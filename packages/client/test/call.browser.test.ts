@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { fakeMediaFlags, launchChromium } from '../../server/test/chromium.js';
 import { sign } from '@parley/server-sdk';
 import type { CallApp, RevealedKey } from '@parley/protocol';
 import {
@@ -23,22 +24,6 @@ import {
   type TestServer,
 } from '../../server/test/helpers.js';
 import type { RoomStats } from '../src/index.js';
-
-const chromiumFlags = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // Keep Chromium off the network: only the test server on 127.0.0.1 resolves.
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 const callDist = new URL('../dist/call/index.html', import.meta.url).pathname;
 
@@ -174,7 +159,7 @@ describe('call page in Chromium', () => {
     owner = await ownerClient(server);
     main = await callApp('Browser calls');
     other = await callApp('Another scene');
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+    browser = await launchChromium([...fakeMediaFlags, '--autoplay-policy=no-user-gesture-required']);
   });
   after(async () => {
     for (const c of contexts) await c.close().catch(() => undefined);

@@ -3,7 +3,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../../server/test/chromium.js';
 import type {
   CallApp,
   CallAppList,
@@ -26,19 +27,6 @@ import {
 } from '../../server/test/helpers.js';
 import { Receiver } from '../../server/test/receiver.js';
 
-const chromiumFlags = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // Keep Chromium off the network: only the test server on 127.0.0.1 resolves.
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-];
-
 describe('console in Chromium', () => {
   let server: TestServer;
   let owner: ApiClient;
@@ -49,7 +37,7 @@ describe('console in Chromium', () => {
     server = await startTestServer();
     owner = await ownerClient(server);
     // playwright gives every launch a fresh, empty profile directory of its own.
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+    browser = await launchChromium();
   });
   after(async () => {
     for (const c of contexts) await c.close();
@@ -323,7 +311,7 @@ describe('console callbacks in Chromium', () => {
       overrides: { callbackAllowLoopback: true, callbackRetrySchedule: [0.05], callbackRetryJitter: 0 },
     });
     owner = await ownerClient(server);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

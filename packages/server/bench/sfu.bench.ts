@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { MediaRouter } from '../src/sfu/index.js';
 import { TestPublisher, TestSubscriber, type Negotiator } from '../test/sfu-fixtures/peers.js';
 import { startHarness } from '../test/sfu-fixtures/harness.js';
-import { launchChromium, SfuPage } from '../test/sfu-fixtures/browser.js';
+import { launchSfuChromium, SfuPage } from '../test/sfu-fixtures/browser.js';
 
 const rate = Number(process.env['BENCH_SFU_RATE'] ?? 500);
 const seconds = Number(process.env['BENCH_SFU_SECONDS'] ?? 8);
@@ -239,7 +239,7 @@ async function chromiumJoins(count: number) {
     { debug() {}, info() {}, warn() {}, error() {} },
   );
   const harness = await startHarness(router);
-  const browser = await launchChromium();
+  const browser = await launchSfuChromium();
   const times: number[] = [];
   try {
     const publisher = await SfuPage.open(browser, harness.url);

@@ -36,7 +36,7 @@ import {
 } from '../src/sfu/rtcp.js';
 import { TestPublisher, TestSubscriber, waitFor } from './sfu-fixtures/peers.js';
 import { startHarness, type Harness } from './sfu-fixtures/harness.js';
-import { launchChromium, SfuPage, type PageStats } from './sfu-fixtures/browser.js';
+import { launchSfuChromium, SfuPage, type PageStats } from './sfu-fixtures/browser.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const fixture = (name: string) => new URL(`./sfu-fixtures/${name}`, import.meta.url).pathname;
@@ -677,7 +677,7 @@ async function statsUntil(page: SfuPage, what: string, check: (s: PageStats) => 
 describe('sfu: Chromium pages through the router', { timeout: 240_000 }, () => {
   let browser: Browser;
   before(async () => {
-    browser = await launchChromium();
+    browser = await launchSfuChromium();
   });
   after(async () => {
     await browser?.close();

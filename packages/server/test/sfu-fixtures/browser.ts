@@ -1,28 +1,18 @@
 /** Real Chromium for the SFU tests (Debian's /usr/bin/chromium through playwright-core). */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { PublishedTrack } from '../../src/sfu/index.js';
+import { fakeMediaFlags, launchChromium } from '../chromium.js';
 
-export const chromiumFlags = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
+const sfuFlags = [
+  ...fakeMediaFlags,
   // Lets Chrome gather a 127.0.0.1 candidate, so that the media path can stay on loopback.
   '--allow-loopback-in-peer-connection',
-  // No mDNS names for local candidates, and no name lookups at all (Chromium otherwise asks the
-  // system resolver for Google update hosts): the tests use 127.0.0.1 only.
+  // No mDNS names for local candidates: the tests use 127.0.0.1 only.
   '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
 ];
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+export function launchSfuChromium(): Promise<Browser> {
+  return launchChromium(sfuFlags);
 }
 
 export interface PageStats {

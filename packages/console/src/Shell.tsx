@@ -41,7 +41,7 @@ import { Link, matchRoute, navigate, usePath } from './router';
 import { paths, patterns } from './routes';
 import { permissions, remembered, useSession, useWorkspace, WorkspaceContext } from './session';
 import type { WorkspaceValue } from './session';
-import { IdNameModal, LoadError } from './components';
+import { CreateButton, IdNameModal, LoadError } from './components';
 import { CallAppsPage } from './pages/CallApps';
 import { FeatureConfigPage } from './pages/FeatureConfig';
 import { RoomsPage } from './pages/Rooms';
@@ -49,9 +49,12 @@ import { CallbacksPage } from './pages/Callbacks';
 import { TokensPage } from './pages/Tokens';
 import { MembersPage } from './pages/Members';
 import { AuditPage } from './pages/Audit';
-import { NoAppPage } from './pages/NoApp';
+import { CreateAppModal, NoAppPage } from './pages/NoApp';
 
 type RouteName = keyof typeof patterns;
+
+/** The pages of one call application, by route. */
+const callAppPages = { config: FeatureConfigPage, rooms: RoomsPage, callbacks: CallbacksPage };
 
 function resolve(path: string): { name: RouteName; params: Record<string, string> } | null {
   for (const name of Object.keys(patterns) as RouteName[]) {
@@ -225,31 +228,9 @@ function RoutePage(props: { name: RouteName; params: Record<string, string> }): 
         );
       }
       if (name === 'callApps') return <CallAppsPage key={app.appId} app={app} />;
-      if (name === 'rooms') {
-        return (
-          <RoomsPage
-            key={`${app.appId}/${params['bizName'] ?? ''}`}
-            app={app}
-            bizName={params['bizName'] ?? ''}
-          />
-        );
-      }
-      if (name === 'callbacks') {
-        return (
-          <CallbacksPage
-            key={`${app.appId}/${params['bizName'] ?? ''}`}
-            app={app}
-            bizName={params['bizName'] ?? ''}
-          />
-        );
-      }
-      return (
-        <FeatureConfigPage
-          key={`${app.appId}/${params['bizName'] ?? ''}`}
-          app={app}
-          bizName={params['bizName'] ?? ''}
-        />
-      );
+      const Page = callAppPages[name];
+      const bizName = params['bizName'] ?? '';
+      return <Page key={`${app.appId}/${bizName}`} app={app} bizName={bizName} />;
     }
   }
 }
@@ -273,8 +254,6 @@ function AppLanding(): ReactNode {
 function NoWorkspace(): ReactNode {
   const { t } = useI18n();
   const [open, setOpen] = useState(false);
-  const { refresh } = useSession();
-  const { message } = AntApp.useApp();
   return (
     <>
       <Result
@@ -282,35 +261,21 @@ function NoWorkspace(): ReactNode {
         title={t('ws.noneTitle')}
         subTitle={t('ws.noneBody')}
         extra={
-          <Button
-            type="primary"
-            icon={<PlusOutlined />}
-            onClick={() => setOpen(true)}
-            data-testid="create-workspace"
-          >
+          <CreateButton onClick={() => setOpen(true)} testId="create-workspace">
             {t('header.newWorkspace')}
-          </Button>
+          </CreateButton>
         }
       />
-      <CreateWorkspaceModal
-        open={open}
-        onClose={() => setOpen(false)}
-        onCreated={async (workspaceId, name) => {
-          await refresh();
-          void message.success(t('ws.created', { name }));
-          navigate(paths.appLanding(workspaceId));
-        }}
-      />
+      <CreateWorkspaceModal open={open} onClose={() => setOpen(false)} />
     </>
   );
 }
 
-function CreateWorkspaceModal(props: {
-  open: boolean;
-  onClose: () => void;
-  onCreated: (workspaceId: string, name: string) => Promise<void>;
-}): ReactNode {
+/** Creating a workspace, then opening it. */
+function CreateWorkspaceModal(props: { open: boolean; onClose: () => void }): ReactNode {
   const { t } = useI18n();
+  const { refresh } = useSession();
+  const { message } = AntApp.useApp();
   return (
     <IdNameModal
       open={props.open}
@@ -326,7 +291,9 @@ function CreateWorkspaceModal(props: {
           name: values.name,
           ...(values.id ? { workspaceId: values.id } : {}),
         });
-        await props.onCreated(created.workspaceId, created.name);
+        await refresh();
+        void message.success(t('ws.created', { name: created.name }));
+        navigate(paths.appLanding(created.workspaceId));
       }}
     />
   );
@@ -455,7 +422,7 @@ function WorkspaceSelectors(props: {
   route: { name: RouteName; params: Record<string, string> } | undefined;
 }): ReactNode {
   const { t } = useI18n();
-  const { session, refresh } = useSession();
+  const { session } = useSession();
   const ws = useWorkspace();
   const { message, modal } = AntApp.useApp();
   const [modalOpen, setModalOpen] = useState<'workspace' | 'app' | 'renameApp' | null>(null);
@@ -558,34 +525,8 @@ function WorkspaceSelectors(props: {
           />
         </Dropdown>
       ) : null}
-      <CreateWorkspaceModal
-        open={modalOpen === 'workspace'}
-        onClose={() => setModalOpen(null)}
-        onCreated={async (workspaceId, name) => {
-          await refresh();
-          void message.success(t('ws.created', { name }));
-          navigate(paths.appLanding(workspaceId));
-        }}
-      />
-      <IdNameModal
-        open={modalOpen === 'app'}
-        title={t('apps.createTitle')}
-        idField="appId"
-        idLabel={t('apps.appId')}
-        idHelp={t('apps.appIdHelp')}
-        nameLabel={t('apps.name')}
-        testIdPrefix="app"
-        onClose={() => setModalOpen(null)}
-        onSubmit={async (values) => {
-          const created = await api.createApp(ws.workspaceId, {
-            name: values.name,
-            ...(values.id ? { appId: values.id } : {}),
-          });
-          void message.success(t('apps.created', { name: created.name }));
-          await ws.reloadApps();
-          navigate(paths.callApps(ws.workspaceId, created.appId));
-        }}
-      />
+      <CreateWorkspaceModal open={modalOpen === 'workspace'} onClose={() => setModalOpen(null)} />
+      <CreateAppModal open={modalOpen === 'app'} onClose={() => setModalOpen(null)} />
       {app ? (
         <IdNameModal
           open={modalOpen === 'renameApp'}

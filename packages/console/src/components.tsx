@@ -1,8 +1,11 @@
 import { useState } from 'react';
 import type { ReactNode } from 'react';
-import { App as AntApp, Button, Flex, Form, Input, Modal, Result, Typography } from 'antd';
+import { App as AntApp, Button, Flex, Form, Input, Modal, Popconfirm, Result, Typography } from 'antd';
+import type { FormInstance, TableColumnsType, TablePaginationConfig } from 'antd';
+import { PlusOutlined } from '@ant-design/icons';
 import { checkId, checkName } from '@parley/protocol';
 import { useT } from './i18n';
+import type { Translate } from './i18n';
 import { ApiError, isApiError } from './api';
 import { errorText, fieldIssueText, lastSegment } from './errors';
 import { tid } from './util';
@@ -24,6 +27,75 @@ export function PageHeader(props: { title: ReactNode; intro?: ReactNode; extra?:
   );
 }
 
+/** A page's primary "create …" button. */
+export function CreateButton(props: {
+  onClick: () => void;
+  testId: string;
+  icon?: ReactNode;
+  children: ReactNode;
+}): ReactNode {
+  return (
+    <Button
+      type="primary"
+      icon={props.icon ?? <PlusOutlined />}
+      onClick={props.onClick}
+      data-testid={props.testId}
+    >
+      {props.children}
+    </Button>
+  );
+}
+
+/** Monospace text with a copy button. */
+export function CopyableText(props: { text: string; breakAll?: boolean }): ReactNode {
+  const t = useT();
+  return (
+    <Typography.Text
+      className={props.breakAll ? 'mono break-all' : 'mono'}
+      copyable={{ text: props.text, tooltips: [t('common.copy'), t('common.copied')] }}
+    >
+      {props.text}
+    </Typography.Text>
+  );
+}
+
+interface Paging {
+  page: number;
+  pageSize: number;
+}
+
+/** A table's pagination: page sizes to choose from, the total, and page 1 again after a new page size. */
+export function tablePagination(
+  t: Translate,
+  props: {
+    current: number;
+    pageSize: number;
+    total: number;
+    pageSizeOptions: number[];
+    setPaging: (change: (paging: Paging) => Paging) => void;
+  },
+): TablePaginationConfig {
+  const { setPaging, ...shown } = props;
+  return {
+    ...shown,
+    showSizeChanger: true,
+    showTotal: (total) => t('common.total', { total }),
+    onChange: (current, pageSize) =>
+      setPaging((p) => ({ page: pageSize !== p.pageSize ? 1 : current, pageSize })),
+  };
+}
+
+/** A table's actions column, for those who may use the actions only (none for viewers). */
+export function actionsColumn<Row>(
+  t: Translate,
+  shown: boolean,
+  render: (row: Row) => ReactNode,
+): TableColumnsType<Row> {
+  return shown
+    ? [{ key: 'actions', title: t('common.actions'), render: (_: unknown, row: Row) => render(row) }]
+    : [];
+}
+
 /** A failed load, with a retry button. */
 export function LoadError(props: { error: unknown; onRetry?: () => void }): ReactNode {
   const t = useT();
@@ -40,6 +112,74 @@ export function LoadError(props: { error: unknown; onRetry?: () => void }): Reac
         ) : null
       }
     />
+  );
+}
+
+/**
+ * A modal around a form: OK (or Enter in a field) validates, `submit`s, closes and hands the
+ * result to `onDone`. A failed request goes to `showOnField` (which shows it on a form field and
+ * returns true, or returns false) and otherwise shows as a message.
+ */
+export function FormModal<Values extends object, Answer = void>(props: {
+  open: boolean;
+  title: ReactNode;
+  /** Defaults to "Create". */
+  okText?: string | undefined;
+  okTestId: string;
+  form: FormInstance<Values>;
+  initialValues?: Partial<Values>;
+  submit: (values: Values) => Promise<Answer>;
+  onDone?: (result: Answer) => void;
+  showOnField?: (error: unknown) => boolean;
+  onClose: () => void;
+  children: ReactNode;
+}): ReactNode {
+  const t = useT();
+  const { message } = AntApp.useApp();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (): Promise<void> => {
+    let values: Values;
+    try {
+      values = await props.form.validateFields();
+    } catch {
+      return;
+    }
+    setBusy(true);
+    try {
+      const result = await props.submit(values);
+      props.onClose();
+      props.onDone?.(result);
+    } catch (error) {
+      if (!props.showOnField?.(error)) void message.error(errorText(t, error));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal
+      open={props.open}
+      title={props.title}
+      okText={props.okText ?? t('common.create')}
+      cancelText={t('common.cancel')}
+      confirmLoading={busy}
+      onOk={() => void submit()}
+      onCancel={props.onClose}
+      destroyOnHidden
+      okButtonProps={tid(props.okTestId)}
+    >
+      <Form
+        form={props.form}
+        layout="vertical"
+        initialValues={props.initialValues}
+        onFinish={() => void submit()}
+        preserve={false}
+      >
+        {props.children}
+        <button type="submit" hidden />
+      </Form>
+    </Modal>
   );
 }
 
@@ -66,91 +206,112 @@ export function IdNameModal(props: {
   onClose: () => void;
 }): ReactNode {
   const t = useT();
-  const { message } = AntApp.useApp();
-  const [form] = Form.useForm<{ id?: string; name: string }>();
-  const [busy, setBusy] = useState(false);
+  const [form] = Form.useForm<IdNameValues>();
   const idField = props.idField;
 
-  const submit = async (): Promise<void> => {
-    let values: { id?: string; name: string };
-    try {
-      values = await form.validateFields();
-    } catch {
-      return;
+  const showOnField = (error: unknown): boolean => {
+    const field =
+      error instanceof ApiError && error.field !== undefined ? lastSegment(error.field) : undefined;
+    if (field === 'name') {
+      showServerFieldError(form, t, error, ['name']);
+    } else if (idField && field === idField && error instanceof ApiError) {
+      form.setFields([
+        {
+          name: 'id',
+          errors: [fieldIssueText(t, { field, reason: error.reason, message: error.message })],
+        },
+      ]);
+    } else if (idField && (isApiError(error, 'APP_EXISTS') || isApiError(error, 'WORKSPACE_EXISTS'))) {
+      form.setFields([{ name: 'id', errors: [errorText(t, error)] }]);
+    } else {
+      return false;
     }
-    setBusy(true);
-    try {
-      const id = values.id?.trim();
-      await props.onSubmit({ name: values.name.trim(), ...(id ? { id } : {}) });
-      props.onClose();
-    } catch (error) {
-      const field =
-        error instanceof ApiError && error.field !== undefined ? lastSegment(error.field) : undefined;
-      if (field === 'name') {
-        showServerFieldError(form, t, error, ['name']);
-      } else if (idField && field === idField && error instanceof ApiError) {
-        form.setFields([
-          {
-            name: 'id',
-            errors: [fieldIssueText(t, { field, reason: error.reason, message: error.message })],
-          },
-        ]);
-      } else if (idField && (isApiError(error, 'APP_EXISTS') || isApiError(error, 'WORKSPACE_EXISTS'))) {
-        form.setFields([{ name: 'id', errors: [errorText(t, error)] }]);
-      } else {
-        void message.error(errorText(t, error));
-      }
-    } finally {
-      setBusy(false);
-    }
+    return true;
   };
 
   return (
-    <Modal
+    <FormModal
       open={props.open}
       title={props.title}
-      okText={props.okText ?? t('common.create')}
-      cancelText={t('common.cancel')}
-      confirmLoading={busy}
-      onOk={() => void submit()}
-      onCancel={props.onClose}
-      destroyOnHidden
-      okButtonProps={tid(`${props.testIdPrefix}-ok`)}
+      okText={props.okText}
+      okTestId={`${props.testIdPrefix}-ok`}
+      form={form}
+      initialValues={{ name: props.initialName ?? '' }}
+      submit={async (values) => {
+        const id = values.id?.trim();
+        await props.onSubmit({ name: values.name.trim(), ...(id ? { id } : {}) });
+      }}
+      showOnField={showOnField}
+      onClose={props.onClose}
     >
-      <Form
-        form={form}
-        layout="vertical"
-        initialValues={{ name: props.initialName ?? '' }}
-        onFinish={() => void submit()}
-        preserve={false}
-      >
-        {idField ? (
-          <Form.Item
-            name="id"
-            label={
-              <>
-                {props.idLabel} <Typography.Text type="secondary">{t('common.optional')}</Typography.Text>
-              </>
-            }
-            extra={props.idHelp}
-            rules={[
-              {
-                validator: (_rule, value: unknown) => {
-                  const text = typeof value === 'string' ? value.trim() : '';
-                  if (text === '') return Promise.resolve();
-                  return sharedRule(t, (v) => checkId(idField, v)).validator(_rule, text);
-                },
+      {idField ? (
+        <Form.Item
+          name="id"
+          label={
+            <>
+              {props.idLabel} <Typography.Text type="secondary">{t('common.optional')}</Typography.Text>
+            </>
+          }
+          extra={props.idHelp}
+          rules={[
+            {
+              validator: (_rule, value: unknown) => {
+                const text = typeof value === 'string' ? value.trim() : '';
+                if (text === '') return Promise.resolve();
+                return sharedRule(t, (v) => checkId(idField, v)).validator(_rule, text);
               },
-            ]}
-          >
-            <Input autoComplete="off" data-testid={`${props.testIdPrefix}-id-input`} />
-          </Form.Item>
-        ) : null}
-        <Form.Item name="name" label={props.nameLabel} rules={[sharedRule(t, (v) => checkName('name', v))]}>
-          <Input autoFocus autoComplete="off" data-testid={`${props.testIdPrefix}-name-input`} />
+            },
+          ]}
+        >
+          <Input autoComplete="off" data-testid={`${props.testIdPrefix}-id-input`} />
         </Form.Item>
-        <button type="submit" hidden />
-      </Form>
-    </Modal>
+      ) : null}
+      <Form.Item name="name" label={props.nameLabel} rules={[sharedRule(t, (v) => checkName('name', v))]}>
+        <Input autoFocus autoComplete="off" data-testid={`${props.testIdPrefix}-name-input`} />
+      </Form.Item>
+    </FormModal>
+  );
+}
+
+/**
+ * A link-style row action behind a confirmation (delete, revoke, close …). Danger-styled unless
+ * `danger={false}`; `onConfirm`'s promise keeps the confirmation's OK button loading.
+ */
+export function ConfirmAction(props: {
+  title: ReactNode;
+  body: ReactNode;
+  okText: string;
+  confirmTestId: string;
+  label: ReactNode;
+  icon?: ReactNode;
+  testId: string;
+  onConfirm: () => Promise<void>;
+  danger?: boolean;
+  disabled?: boolean;
+}): ReactNode {
+  const t = useT();
+  const danger = props.danger ?? true;
+  return (
+    <Popconfirm
+      title={props.title}
+      description={<div className="confirm-body">{props.body}</div>}
+      okText={props.okText}
+      cancelText={t('common.cancel')}
+      okButtonProps={danger ? { danger: true, ...tid(props.confirmTestId) } : tid(props.confirmTestId)}
+      onConfirm={() => props.onConfirm()}
+      disabled={props.disabled}
+    >
+      <Button
+        type="link"
+        size="small"
+        danger={danger}
+        className="inline-link"
+        icon={props.icon}
+        disabled={props.disabled}
+        data-testid={props.testId}
+      >
+        {props.label}
+      </Button>
+    </Popconfirm>
   );
 }

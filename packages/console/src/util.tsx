@@ -1,5 +1,5 @@
-import { useEffect, useState } from 'react';
-import type { ReactNode } from 'react';
+import { useCallback, useEffect, useState } from 'react';
+import type { Dispatch, ReactNode, SetStateAction } from 'react';
 import { App as AntApp, Button, Tooltip } from 'antd';
 import { CopyOutlined } from '@ant-design/icons';
 import dayjs from 'dayjs';
@@ -40,6 +40,33 @@ export function base64url(text: string): string {
   let binary = '';
   for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/**
+ * What `read` answers, read when the caller mounts, again whenever `read` changes (make it a
+ * useCallback) and on `reload()`. A failed read keeps the last answer; `error` is the latest
+ * failure until a read succeeds.
+ */
+export function useLoad<T>(read: () => Promise<T>): {
+  data: T | null;
+  error: unknown;
+  reload: () => Promise<void>;
+  setData: Dispatch<SetStateAction<T | null>>;
+} {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const reload = useCallback(async () => {
+    try {
+      setData(await read());
+      setError(null);
+    } catch (failure) {
+      setError(failure);
+    }
+  }, [read]);
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  return { data, error, reload, setData };
 }
 
 export function useDebounced<T>(value: T, delayMs: number): T {

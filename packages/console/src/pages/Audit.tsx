@@ -12,7 +12,7 @@ import { isMessageKey, useT } from '../i18n';
 import type { Translate } from '../i18n';
 import { useWorkspace } from '../session';
 import { formatTime, tid } from '../util';
-import { LoadError, PageHeader } from '../components';
+import { LoadError, PageHeader, tablePagination } from '../components';
 
 interface Filters {
   action?: string;
@@ -181,16 +181,13 @@ export function AuditPage(): ReactNode {
             expandedRowRender: (entry) => <BeforeAfter entry={entry} />,
             rowExpandable: (entry) => entry.before !== null || entry.after !== null,
           }}
-          pagination={{
+          pagination={tablePagination(t, {
             current: data?.page ?? page.page,
             pageSize: page.pageSize,
             total: data?.total ?? 0,
-            showSizeChanger: true,
             pageSizeOptions: [20, 50, 100, 200],
-            showTotal: (total) => t('common.total', { total }),
-            onChange: (current, pageSize) =>
-              setPage((p) => ({ page: pageSize !== p.pageSize ? 1 : current, pageSize })),
-          }}
+            setPaging: setPage,
+          })}
         />
       )}
     </div>

@@ -1,19 +1,7 @@
 /** The call application list: the page `seed/manage-call-apps.zh.txt` describes. */
 import { useCallback, useEffect, useState } from 'react';
 import type { ReactNode } from 'react';
-import {
-  App as AntApp,
-  Button,
-  Form,
-  Input,
-  Modal,
-  Popconfirm,
-  Space,
-  Table,
-  Tag,
-  Tooltip,
-  Typography,
-} from 'antd';
+import { App as AntApp, Button, Form, Input, Space, Table, Tag, Tooltip, Typography } from 'antd';
 import type { TableColumnsType } from 'antd';
 import {
   CheckOutlined,
@@ -22,16 +10,12 @@ import {
   EditOutlined,
   EyeOutlined,
   FileTextOutlined,
-  HistoryOutlined,
-  PlusOutlined,
   QuestionCircleOutlined,
   SearchOutlined,
-  SettingOutlined,
-  TeamOutlined,
 } from '@ant-design/icons';
 import { checkName } from '@parley/protocol';
 import type { App, CallApp, CallAppList } from '@parley/protocol';
-import { api, ApiError, links } from '../api';
+import { api, links } from '../api';
 import { useT } from '../i18n';
 import type { MessageKey } from '../i18n';
 import { errorText, fieldIssueFromError, fieldIssueText } from '../errors';
@@ -40,8 +24,21 @@ import { Link } from '../router';
 import { paths } from '../routes';
 import { useWorkspace } from '../session';
 import { formatTime, tid, useDebounced } from '../util';
-import { LoadError, PageHeader } from '../components';
+import {
+  ConfirmAction,
+  CopyableText,
+  CreateButton,
+  FormModal,
+  LoadError,
+  PageHeader,
+  tablePagination,
+} from '../components';
 import { ViewKeyModal } from './Keys';
+import { callAppSections } from './CallAppPage';
+import type { CallAppSection } from './CallAppPage';
+
+/** The pages of a call application each row links to. */
+const sectionLinks: CallAppSection[] = ['config', 'rooms', 'callbacks'];
 
 interface Query {
   search: string;
@@ -155,14 +152,7 @@ export function CallAppsPage(props: { app: App }): ReactNode {
       key: 'bizName',
       title: titleWithHelp('callApps.col.bizName', 'callApps.help.bizName'),
       onCell: () => tid('cell-bizName'),
-      render: (_, callApp) => (
-        <Typography.Text
-          className="mono"
-          copyable={{ text: callApp.bizName, tooltips: [t('common.copy'), t('common.copied')] }}
-        >
-          {callApp.bizName}
-        </Typography.Text>
-      ),
+      render: (_, callApp) => <CopyableText text={callApp.bizName} />,
     },
     {
       key: 'autoRecord',
@@ -218,24 +208,15 @@ export function CallAppsPage(props: { app: App }): ReactNode {
       title: t('callApps.col.actions'),
       render: (_, callApp) => (
         <Space size={[16, 4]} wrap className="row-actions">
-          <Link
-            to={paths.config(ws.workspaceId, app.appId, callApp.bizName)}
-            data-testid={`config-${callApp.bizName}`}
-          >
-            <SettingOutlined /> {t('callApps.featureConfig')}
-          </Link>
-          <Link
-            to={paths.rooms(ws.workspaceId, app.appId, callApp.bizName)}
-            data-testid={`rooms-${callApp.bizName}`}
-          >
-            <TeamOutlined /> {t('callApps.liveRooms')}
-          </Link>
-          <Link
-            to={paths.callbacks(ws.workspaceId, app.appId, callApp.bizName)}
-            data-testid={`callbacks-${callApp.bizName}`}
-          >
-            <HistoryOutlined /> {t('callApps.callbacks')}
-          </Link>
+          {sectionLinks.map((section) => (
+            <Link
+              key={section}
+              to={paths[section](ws.workspaceId, app.appId, callApp.bizName)}
+              data-testid={`${section}-${callApp.bizName}`}
+            >
+              {callAppSections[section].icon} {t(callAppSections[section].label)}
+            </Link>
+          ))}
           {ws.canEdit ? (
             <Button
               type="link"
@@ -249,27 +230,16 @@ export function CallAppsPage(props: { app: App }): ReactNode {
             </Button>
           ) : null}
           {ws.canEdit ? (
-            <Popconfirm
+            <ConfirmAction
               title={t('callApps.deleteTitle', { name: callApp.name })}
-              description={
-                <div className="confirm-body">{t('callApps.deleteBody', { bizName: callApp.bizName })}</div>
-              }
+              body={t('callApps.deleteBody', { bizName: callApp.bizName })}
               okText={t('common.delete')}
-              cancelText={t('common.cancel')}
-              okButtonProps={{ danger: true, ...tid('confirm-delete') }}
+              confirmTestId="confirm-delete"
+              label={t('callApps.delete')}
+              icon={<DeleteOutlined />}
+              testId={`delete-${callApp.bizName}`}
               onConfirm={() => remove(callApp)}
-            >
-              <Button
-                type="link"
-                size="small"
-                danger
-                className="inline-link"
-                icon={<DeleteOutlined />}
-                data-testid={`delete-${callApp.bizName}`}
-              >
-                {t('callApps.delete')}
-              </Button>
-            </Popconfirm>
+            />
           ) : null}
         </Space>
       ),
@@ -283,14 +253,9 @@ export function CallAppsPage(props: { app: App }): ReactNode {
         intro={t('callApps.intro')}
         extra={
           ws.canEdit ? (
-            <Button
-              type="primary"
-              icon={<PlusOutlined />}
-              onClick={() => setCreating(true)}
-              data-testid="create-call-app"
-            >
+            <CreateButton onClick={() => setCreating(true)} testId="create-call-app">
               {t('callApps.create')}
-            </Button>
+            </CreateButton>
           ) : null
         }
       />
@@ -320,16 +285,13 @@ export function CallAppsPage(props: { app: App }): ReactNode {
               query.search !== '' ? t('callApps.emptySearch', { search: query.search }) : t('callApps.empty'),
           }}
           scroll={{ x: 'max-content' }}
-          pagination={{
+          pagination={tablePagination(t, {
             current: data?.page ?? query.page,
             pageSize: query.pageSize,
             total: data?.total ?? 0,
-            showSizeChanger: true,
             pageSizeOptions: [10, 20, 50, 100],
-            showTotal: (total) => t('common.total', { total }),
-            onChange: (page, pageSize) =>
-              setQuery((q) => ({ ...q, page: pageSize !== q.pageSize ? 1 : page, pageSize })),
-          }}
+            setPaging: (change) => setQuery((q) => ({ ...q, ...change(q) })),
+          })}
         />
       )}
       <CreateCallAppModal
@@ -434,59 +396,32 @@ function CreateCallAppModal(props: {
 }): ReactNode {
   const t = useT();
   const ws = useWorkspace();
-  const { message } = AntApp.useApp();
   const [form] = Form.useForm<{ name: string }>();
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (): Promise<void> => {
-    let values: { name: string };
-    try {
-      values = await form.validateFields();
-    } catch {
-      return;
-    }
-    setBusy(true);
-    try {
-      const created = await api.createCallApp(ws.workspaceId, props.app.appId, values.name.trim());
-      props.onClose();
-      props.onCreated(created);
-    } catch (error) {
-      if (!(error instanceof ApiError && showServerFieldError(form, t, error, ['name']))) {
-        void message.error(errorText(t, error));
-      }
-    } finally {
-      setBusy(false);
-    }
-  };
 
   return (
-    <Modal
+    <FormModal
       open={props.open}
       title={t('callApps.createTitle')}
-      okText={t('common.create')}
-      cancelText={t('common.cancel')}
-      confirmLoading={busy}
-      onOk={() => void submit()}
-      onCancel={props.onClose}
-      destroyOnHidden
-      okButtonProps={tid('call-app-create-ok')}
+      okTestId="call-app-create-ok"
+      form={form}
+      submit={(values) => api.createCallApp(ws.workspaceId, props.app.appId, values.name.trim())}
+      onDone={props.onCreated}
+      showOnField={(error) => showServerFieldError(form, t, error, ['name'])}
+      onClose={props.onClose}
     >
-      <Form form={form} layout="vertical" preserve={false} onFinish={() => void submit()}>
-        <Form.Item
-          name="name"
-          label={t('callApps.name')}
-          extra={t('callApps.createHint')}
-          rules={[sharedRule(t, (v) => checkName('name', v))]}
-        >
-          <Input
-            autoFocus
-            autoComplete="off"
-            placeholder={t('callApps.namePlaceholder')}
-            data-testid="call-app-name-input"
-          />
-        </Form.Item>
-        <button type="submit" hidden />
-      </Form>
-    </Modal>
+      <Form.Item
+        name="name"
+        label={t('callApps.name')}
+        extra={t('callApps.createHint')}
+        rules={[sharedRule(t, (v) => checkName('name', v))]}
+      >
+        <Input
+          autoFocus
+          autoComplete="off"
+          placeholder={t('callApps.namePlaceholder')}
+          data-testid="call-app-name-input"
+        />
+      </Form.Item>
+    </FormModal>
   );
 }

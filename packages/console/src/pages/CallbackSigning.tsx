@@ -2,7 +2,7 @@
  * Callback tools of the feature configuration: "Send test callback" under each callback URL
  * (developer and up) and the callback signing secrets (shown to developers and up only).
  */
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useState } from 'react';
 import type { ReactNode } from 'react';
 import {
   Alert,
@@ -22,7 +22,7 @@ import { api, links } from '../api';
 import { useT } from '../i18n';
 import { errorText } from '../errors';
 import { useWorkspace } from '../session';
-import { CopyButton, formatTime, tid } from '../util';
+import { CopyButton, formatTime, tid, useLoad } from '../util';
 import { LoadError } from '../components';
 
 export type CallbackKind = 'room' | 'recording';
@@ -172,23 +172,18 @@ export function CallbackSigningCard(props: { app: App; bizName: string }): React
   const ws = useWorkspace();
   const { message } = AntApp.useApp();
   const { app, bizName } = props;
-  const [secrets, setSecrets] = useState<CallbackSecret[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
+  const {
+    data: secrets,
+    error: loadError,
+    reload: load,
+    setData: setSecrets,
+  } = useLoad(
+    useCallback(
+      async () => (await api.listCallbackSecrets(ws.workspaceId, app.appId, bizName)).items,
+      [ws.workspaceId, app.appId, bizName],
+    ),
+  );
   const [revealed, setRevealed] = useState(false);
-
-  const load = useCallback(async () => {
-    try {
-      const list = await api.listCallbackSecrets(ws.workspaceId, app.appId, bizName);
-      setSecrets(list.items);
-      setLoadError(null);
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, [ws.workspaceId, app.appId, bizName]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   const rotate = async (): Promise<void> => {
     try {

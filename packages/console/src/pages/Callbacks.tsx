@@ -3,20 +3,16 @@
  * every attempt, re-read every 5 s while the tab is visible. Developers and up can redeliver an
  * event (same bizRequestId, a fresh run of retries).
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
 import {
   Alert,
   App as AntApp,
-  Breadcrumb,
   Button,
   Descriptions,
   Input,
-  Popconfirm,
-  Result,
   Select,
   Space,
-  Spin,
   Table,
   Tag,
   Timeline,
@@ -30,7 +26,6 @@ import {
   CloseCircleOutlined,
   RedoOutlined,
   ReloadOutlined,
-  SettingOutlined,
   SyncOutlined,
 } from '@ant-design/icons';
 import type {
@@ -43,12 +38,11 @@ import type {
 import { api, isApiError } from '../api';
 import { isMessageKey, useT } from '../i18n';
 import type { MessageKey, Translate } from '../i18n';
-import { errorText, isNotFound } from '../errors';
-import { followLink, Link } from '../router';
-import { paths } from '../routes';
+import { errorText } from '../errors';
 import { useWorkspace } from '../session';
 import { CopyButton, formatTime, tid, useDebounced } from '../util';
-import { LoadError, PageHeader } from '../components';
+import { actionsColumn, ConfirmAction, CopyableText, LoadError, tablePagination } from '../components';
+import { CallAppPage, CallAppPageStatus, useLiveList } from './CallAppPage';
 
 type Kind = CallbackDelivery['kind'];
 type Status = CallbackDelivery['status'];
@@ -117,11 +111,10 @@ interface Filters {
 
 const noFilters: Filters = { roomId: '', uid: '' };
 
-interface LogAnswer {
+interface LogPage {
   list: CallbackDeliveryList;
   /** The query it answers: while it differs from the current one the table shows a spinner. */
   key: string;
-  receivedAt: number;
 }
 
 export function CallbacksPage(props: { app: App; bizName: string }): ReactNode {
@@ -133,12 +126,6 @@ export function CallbacksPage(props: { app: App; bizName: string }): ReactNode {
   const [pageError, setPageError] = useState<unknown>(null);
   const [filters, setFilters] = useState<Filters>(noFilters);
   const [paging, setPaging] = useState({ page: 1, pageSize: 50 });
-  const [answer, setAnswer] = useState<LogAnswer | null>(null);
-  const [listError, setListError] = useState<unknown>(null);
-  const [refreshing, setRefreshing] = useState(false);
-  /** Number of the newest list request: the answer of an older one is dropped. */
-  const latest = useRef(0);
-  const inFlight = useRef(0);
 
   const roomId = useDebounced(filters.roomId.trim(), 300);
   const uid = useDebounced(filters.uid.trim(), 300);
@@ -154,22 +141,23 @@ export function CallbacksPage(props: { app: App; bizName: string }): ReactNode {
   const queryKey = JSON.stringify(query);
   const filtered = Object.keys(query).length > 2;
 
-  const refresh = useCallback(async (): Promise<void> => {
-    const id = ++latest.current;
-    inFlight.current += 1;
-    try {
-      const list = await api.listCallbacks(ws.workspaceId, app.appId, bizName, query);
-      if (id !== latest.current) return;
-      setAnswer({ list, key: JSON.stringify(query), receivedAt: Date.now() });
-      setListError(null);
-    } catch (error) {
-      if (id !== latest.current) return;
-      if (isNotFound(error)) setPageError(error);
-      else setListError(error);
-    } finally {
-      inFlight.current -= 1;
-    }
-  }, [ws.workspaceId, app.appId, bizName, query]);
+  const {
+    answer,
+    error: listError,
+    refresh,
+    refreshNow,
+    refreshing,
+    update: updateAnswer,
+  } = useLiveList(
+    useCallback(
+      async (): Promise<LogPage> => ({
+        list: await api.listCallbacks(ws.workspaceId, app.appId, bizName, query),
+        key: JSON.stringify(query),
+      }),
+      [ws.workspaceId, app.appId, bizName, query],
+    ),
+    { intervalMs: refreshMs, paused: Boolean(pageError), onNotFound: setPageError },
+  );
 
   const loadCallApp = useCallback(async (): Promise<void> => {
     setPageError(null);
@@ -189,32 +177,6 @@ export function CallbacksPage(props: { app: App; bizName: string }): ReactNode {
     void refresh();
   }, [refresh]);
 
-  // Auto-refresh, paused while the tab is hidden; catching up at once when it shows again.
-  useEffect(() => {
-    if (pageError) return;
-    const tick = (): void => {
-      if (document.visibilityState === 'visible' && inFlight.current === 0) void refresh();
-    };
-    const timer = setInterval(tick, refreshMs);
-    const onVisibility = (): void => {
-      if (document.visibilityState === 'visible') tick();
-    };
-    document.addEventListener('visibilitychange', onVisibility);
-    return () => {
-      clearInterval(timer);
-      document.removeEventListener('visibilitychange', onVisibility);
-    };
-  }, [refresh, pageError]);
-
-  const refreshNow = async (): Promise<void> => {
-    setRefreshing(true);
-    try {
-      await refresh();
-    } finally {
-      setRefreshing(false);
-    }
-  };
-
   /** A filter changed: back to the first page. */
   const filter = (change: Partial<Filters>): void => {
     setFilters((f) => ({ ...f, ...change }));
@@ -225,17 +187,10 @@ export function CallbacksPage(props: { app: App; bizName: string }): ReactNode {
     try {
       const updated = await api.redeliverCallback(ws.workspaceId, app.appId, bizName, delivery.eventId);
       void message.success(t('callbacks.redelivered', { bizRequestId: delivery.bizRequestId }));
-      setAnswer((a) =>
-        a
-          ? {
-              ...a,
-              list: {
-                ...a.list,
-                items: a.list.items.map((d) => (d.eventId === updated.eventId ? updated : d)),
-              },
-            }
-          : a,
-      );
+      updateAnswer((a) => ({
+        ...a,
+        list: { ...a.list, items: a.list.items.map((d) => (d.eventId === updated.eventId ? updated : d)) },
+      }));
     } catch (error) {
       void message.error(errorText(t, error));
       if (!isApiError(error, 'CALLBACK_NOT_FOUND')) return;
@@ -243,42 +198,16 @@ export function CallbacksPage(props: { app: App; bizName: string }): ReactNode {
     void refresh();
   };
 
-  const listPath = paths.callApps(ws.workspaceId, app.appId);
-  const configPath = paths.config(ws.workspaceId, app.appId, bizName);
-  const breadcrumb = (
-    <Breadcrumb
-      className="page-breadcrumb"
-      items={[
-        { key: 'list', title: <Link to={listPath}>{t('callApps.title')}</Link> },
-        { key: 'app', title: callApp?.name ?? bizName },
-        { key: 'callbacks', title: t('callbacks.title') },
-      ]}
-    />
-  );
-
-  if (pageError) {
+  if (pageError || !callApp) {
     return (
-      <div>
-        {breadcrumb}
-        {isNotFound(pageError) ? (
-          <Result
-            status="404"
-            title="404"
-            subTitle={errorText(t, pageError)}
-            extra={<Link to={listPath}>{t('page.home')}</Link>}
-          />
-        ) : (
-          <LoadError error={pageError} onRetry={() => void loadCallApp()} />
-        )}
-      </div>
-    );
-  }
-  if (!callApp) {
-    return (
-      <div>
-        {breadcrumb}
-        <Spin />
-      </div>
+      <CallAppPageStatus
+        app={app}
+        bizName={bizName}
+        section="callbacks"
+        callApp={callApp}
+        error={pageError}
+        onRetry={() => void loadCallApp()}
+      />
     );
   }
 
@@ -319,15 +248,7 @@ export function CallbacksPage(props: { app: App; bizName: string }): ReactNode {
     {
       key: 'roomId',
       title: t('callbacks.col.roomId'),
-      render: (_, d) =>
-        d.roomId ? (
-          <Typography.Text
-            className="mono"
-            copyable={{ text: d.roomId, tooltips: [t('common.copy'), t('common.copied')] }}
-          >
-            {d.roomId}
-          </Typography.Text>
-        ) : null,
+      render: (_, d) => (d.roomId ? <CopyableText text={d.roomId} /> : null),
     },
     {
       key: 'uid',
@@ -355,67 +276,31 @@ export function CallbacksPage(props: { app: App; bizName: string }): ReactNode {
           </Typography.Text>
         ) : null,
     },
-    ...(ws.canEdit
-      ? [
-          {
-            key: 'actions',
-            title: t('common.actions'),
-            render: (_: unknown, d: CallbackDelivery) => (
-              <Popconfirm
-                title={t('callbacks.redeliverTitle')}
-                description={
-                  <div className="confirm-body">
-                    {t('callbacks.redeliverBody', { url: d.url, bizRequestId: d.bizRequestId })}
-                  </div>
-                }
-                okText={t('callbacks.redeliver')}
-                cancelText={t('common.cancel')}
-                okButtonProps={tid('confirm-redeliver')}
-                onConfirm={() => redeliver(d)}
-                disabled={d.status === 'delivering'}
-              >
-                <Button
-                  type="link"
-                  size="small"
-                  className="inline-link"
-                  icon={<RedoOutlined />}
-                  disabled={d.status === 'delivering'}
-                  data-testid={`callback-redeliver-${d.eventId}`}
-                >
-                  {t('callbacks.redeliver')}
-                </Button>
-              </Popconfirm>
-            ),
-          },
-        ]
-      : []),
+    ...actionsColumn(t, ws.canEdit, (d: CallbackDelivery) => (
+      <ConfirmAction
+        danger={false}
+        title={t('callbacks.redeliverTitle')}
+        body={t('callbacks.redeliverBody', { url: d.url, bizRequestId: d.bizRequestId })}
+        okText={t('callbacks.redeliver')}
+        confirmTestId="confirm-redeliver"
+        label={t('callbacks.redeliver')}
+        icon={<RedoOutlined />}
+        testId={`callback-redeliver-${d.eventId}`}
+        disabled={d.status === 'delivering'}
+        onConfirm={() => redeliver(d)}
+      />
+    )),
   ];
 
   return (
-    <div>
-      {breadcrumb}
-      <PageHeader
-        title={
-          <Space size={12} wrap>
-            {t('callbacks.title')}
-            <Tag className="mono title-tag">{callApp.name}</Tag>
-            <Typography.Text type="secondary" className="mono title-biz" copyable={{ text: callApp.bizName }}>
-              bizName: {callApp.bizName}
-            </Typography.Text>
-          </Space>
-        }
-        intro={t('callbacks.intro')}
-        extra={
-          <Button
-            icon={<SettingOutlined />}
-            href={configPath}
-            onClick={(event) => followLink(event, configPath)}
-            data-testid="callbacks-config"
-          >
-            {t('callApps.featureConfig')}
-          </Button>
-        }
-      />
+    <CallAppPage
+      app={app}
+      bizName={bizName}
+      section="callbacks"
+      callApp={callApp}
+      intro={t('callbacks.intro')}
+      links={['config']}
+    >
       <div className="toolbar filters">
         <Select<Status>
           allowClear
@@ -514,19 +399,16 @@ export function CallbacksPage(props: { app: App; bizName: string }): ReactNode {
           onRow={(d) => tid(`callback-row-${d.eventId}`)}
           locale={{ emptyText: filtered ? t('callbacks.emptyFiltered') : t('callbacks.empty') }}
           expandable={{ expandedRowRender: (d) => <DeliveryDetail delivery={d} /> }}
-          pagination={{
+          pagination={tablePagination(t, {
             current: paging.page,
             pageSize: paging.pageSize,
             total: answer?.list.total ?? 0,
-            showSizeChanger: true,
             pageSizeOptions: [20, 50, 100, 200],
-            showTotal: (total) => t('common.total', { total }),
-            onChange: (current, pageSize) =>
-              setPaging((p) => ({ page: pageSize !== p.pageSize ? 1 : current, pageSize })),
-          }}
+            setPaging,
+          })}
         />
       )}
-    </div>
+    </CallAppPage>
   );
 }
 
@@ -535,7 +417,6 @@ function DeliveryDetail(props: { delivery: CallbackDelivery }): ReactNode {
   const t = useT();
   const d = props.delivery;
   const payload = JSON.stringify(d.payload, null, 2);
-  const copyable = (text: string) => ({ text, tooltips: [t('common.copy'), t('common.copied')] });
   const attempts = d.attemptLog.map((a) => ({
     key: a.attempt,
     color: a.success ? 'green' : 'red',
@@ -564,20 +445,12 @@ function DeliveryDetail(props: { delivery: CallbackDelivery }): ReactNode {
           {
             key: 'bizRequestId',
             label: t('callbacks.detail.bizRequestId'),
-            children: (
-              <Typography.Text className="mono" copyable={copyable(d.bizRequestId)}>
-                {d.bizRequestId}
-              </Typography.Text>
-            ),
+            children: <CopyableText text={d.bizRequestId} />,
           },
           {
             key: 'url',
             label: t('callbacks.detail.url'),
-            children: (
-              <Typography.Text className="mono break-all" copyable={copyable(d.url)}>
-                {d.url}
-              </Typography.Text>
-            ),
+            children: <CopyableText text={d.url} breakAll />,
           },
           ...(d.completedAt !== null
             ? [

@@ -1,40 +1,19 @@
 /** 功能配置: a call application's feature configuration, read-only until 编辑 Edit. */
 import { useCallback, useEffect, useState } from 'react';
 import type { ReactNode } from 'react';
-import {
-  Alert,
-  App as AntApp,
-  Breadcrumb,
-  Button,
-  Card,
-  Form,
-  Input,
-  Result,
-  Space,
-  Spin,
-  Switch,
-  Tag,
-  Typography,
-} from 'antd';
-import {
-  EditOutlined,
-  HistoryOutlined,
-  InfoCircleOutlined,
-  SaveOutlined,
-  TeamOutlined,
-} from '@ant-design/icons';
+import { Alert, App as AntApp, Button, Card, Form, Input, Switch, Typography } from 'antd';
+import { EditOutlined, InfoCircleOutlined, SaveOutlined } from '@ant-design/icons';
 import { validateFeatureConfig } from '@parley/protocol';
 import type { App, CallApp, FeatureConfig, FeatureConfigResponse } from '@parley/protocol';
 import { api, isApiError } from '../api';
 import { useT } from '../i18n';
-import { errorText, fieldIssueFromError, fieldIssueText, isNotFound } from '../errors';
-import { followLink, Link } from '../router';
-import { paths } from '../routes';
+import { errorText, fieldIssueFromError, fieldIssueText } from '../errors';
 import { useWorkspace } from '../session';
 import { formatTime } from '../util';
-import { LoadError, PageHeader } from '../components';
 import { KeysCard } from './Keys';
 import { CallbackSigningCard, TestCallback, useTestCallback } from './CallbackSigning';
+import type { CallbackKind } from './CallbackSigning';
+import { CallAppPage, CallAppPageStatus } from './CallAppPage';
 
 const fieldNames = [
   'autoRecord',
@@ -167,112 +146,86 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
     }
   };
 
-  const listPath = paths.callApps(ws.workspaceId, app.appId);
-  const roomsPath = paths.rooms(ws.workspaceId, app.appId, bizName);
-  const callbacksPath = paths.callbacks(ws.workspaceId, app.appId, bizName);
-  const breadcrumb = (
-    <Breadcrumb
-      className="page-breadcrumb"
-      items={[
-        { key: 'list', title: <Link to={listPath}>{t('callApps.title')}</Link> },
-        { key: 'app', title: callApp?.name ?? bizName },
-        { key: 'config', title: t('config.title') },
-      ]}
-    />
-  );
-
-  if (loadError) {
+  if (loadError || !saved || !callApp) {
     return (
-      <div>
-        {breadcrumb}
-        {isNotFound(loadError) ? (
-          <Result
-            status="404"
-            title="404"
-            subTitle={errorText(t, loadError)}
-            extra={<Link to={listPath}>{t('page.home')}</Link>}
-          />
-        ) : (
-          <LoadError error={loadError} onRetry={() => void load()} />
-        )}
-      </div>
-    );
-  }
-  if (!saved || !callApp) {
-    return (
-      <div>
-        {breadcrumb}
-        <Spin />
-      </div>
+      <CallAppPageStatus
+        app={app}
+        bizName={bizName}
+        section="config"
+        callApp={callApp}
+        error={loadError}
+        onRetry={() => void load()}
+      />
     );
   }
 
   const placeholder = (example: string): string => (editing ? example : t('common.notSet'));
 
-  return (
-    <div>
-      {breadcrumb}
-      <PageHeader
-        title={
-          <Space size={12} wrap>
-            {t('config.title')}
-            <Tag className="mono title-tag">{callApp.name}</Tag>
-            <Typography.Text type="secondary" className="mono title-biz" copyable={{ text: callApp.bizName }}>
-              bizName: {callApp.bizName}
-            </Typography.Text>
-          </Space>
-        }
-        intro={
-          <>
-            <div>{t('config.intro')}</div>
-            <Typography.Text type="secondary" className="small" data-testid="config-last-saved">
-              {t('config.lastUpdated', { time: formatTime(saved.updatedAt) })}
-            </Typography.Text>
-          </>
-        }
+  /** A callback URL field, with "Send test callback" (to the saved URL) under it. */
+  const callbackUrlItem = (kind: CallbackKind): ReactNode => {
+    const name = `${kind}CallbackUrl` as const;
+    return (
+      <Form.Item
+        name={name}
+        label={t(`config.${name}`)}
         extra={
           <>
-            <Button
-              icon={<TeamOutlined />}
-              href={roomsPath}
-              onClick={(event) => followLink(event, roomsPath)}
-              data-testid="config-rooms"
-            >
-              {t('callApps.liveRooms')}
-            </Button>
-            <Button
-              icon={<HistoryOutlined />}
-              href={callbacksPath}
-              onClick={(event) => followLink(event, callbacksPath)}
-              data-testid="config-callbacks"
-            >
-              {t('callApps.callbacks')}
-            </Button>
+            <div>{t(`config.${kind}CallbackHelp`)}</div>
             {ws.canEdit ? (
-              editing ? (
-                <>
-                  <Button onClick={cancel} disabled={saving} data-testid="config-cancel">
-                    {t('config.cancel')}
-                  </Button>
-                  <Button
-                    type="primary"
-                    icon={<SaveOutlined />}
-                    loading={saving}
-                    onClick={() => void save()}
-                    data-testid="config-save"
-                  >
-                    {t('config.save')}
-                  </Button>
-                </>
-              ) : (
-                <Button type="primary" icon={<EditOutlined />} onClick={edit} data-testid="config-edit">
-                  {t('config.edit')}
-                </Button>
-              )
+              <TestCallback kind={kind} savedUrl={saved.config[name]} editing={editing} test={test} />
             ) : null}
           </>
         }
-      />
+      >
+        <Input
+          placeholder={placeholder(t('config.urlPlaceholder'))}
+          autoComplete="off"
+          data-testid={`field-${name}`}
+        />
+      </Form.Item>
+    );
+  };
+
+  return (
+    <CallAppPage
+      app={app}
+      bizName={bizName}
+      section="config"
+      callApp={callApp}
+      intro={
+        <>
+          <div>{t('config.intro')}</div>
+          <Typography.Text type="secondary" className="small" data-testid="config-last-saved">
+            {t('config.lastUpdated', { time: formatTime(saved.updatedAt) })}
+          </Typography.Text>
+        </>
+      }
+      links={['rooms', 'callbacks']}
+      extra={
+        ws.canEdit ? (
+          editing ? (
+            <>
+              <Button onClick={cancel} disabled={saving} data-testid="config-cancel">
+                {t('config.cancel')}
+              </Button>
+              <Button
+                type="primary"
+                icon={<SaveOutlined />}
+                loading={saving}
+                onClick={() => void save()}
+                data-testid="config-save"
+              >
+                {t('config.save')}
+              </Button>
+            </>
+          ) : (
+            <Button type="primary" icon={<EditOutlined />} onClick={edit} data-testid="config-edit">
+              {t('config.edit')}
+            </Button>
+          )
+        ) : null
+      }
+    >
       {conflict ? (
         <Alert
           type="error"
@@ -325,54 +278,10 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
             />
           </Form.Item>
 
-          <Form.Item
-            name="recordingCallbackUrl"
-            label={t('config.recordingCallbackUrl')}
-            extra={
-              <>
-                <div>{t('config.recordingCallbackHelp')}</div>
-                {ws.canEdit ? (
-                  <TestCallback
-                    kind="recording"
-                    savedUrl={saved.config.recordingCallbackUrl}
-                    editing={editing}
-                    test={test}
-                  />
-                ) : null}
-              </>
-            }
-          >
-            <Input
-              placeholder={placeholder(t('config.urlPlaceholder'))}
-              autoComplete="off"
-              data-testid="field-recordingCallbackUrl"
-            />
-          </Form.Item>
+          {callbackUrlItem('recording')}
         </Card>
         <Card title={t('config.section.room')} className="section-card">
-          <Form.Item
-            name="roomCallbackUrl"
-            label={t('config.roomCallbackUrl')}
-            extra={
-              <>
-                <div>{t('config.roomCallbackHelp')}</div>
-                {ws.canEdit ? (
-                  <TestCallback
-                    kind="room"
-                    savedUrl={saved.config.roomCallbackUrl}
-                    editing={editing}
-                    test={test}
-                  />
-                ) : null}
-              </>
-            }
-          >
-            <Input
-              placeholder={placeholder(t('config.urlPlaceholder'))}
-              autoComplete="off"
-              data-testid="field-roomCallbackUrl"
-            />
-          </Form.Item>
+          {callbackUrlItem('room')}
         </Card>
         <Card title={t('config.section.proxy')} className="section-card">
           <Typography.Paragraph type="secondary">{t('config.proxyIntro')}</Typography.Paragraph>
@@ -416,6 +325,6 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
           api.getCallApp(ws.workspaceId, app.appId, bizName).then(setCallApp, () => undefined);
         }}
       />
-    </div>
+    </CallAppPage>
   );
 }

@@ -1,5 +1,5 @@
 /** Viewing a call application's private key (after re-authentication) and managing its keys. */
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useState } from 'react';
 import type { ReactNode } from 'react';
 import {
   Alert,
@@ -11,7 +11,6 @@ import {
   Input,
   InputNumber,
   Modal,
-  Popconfirm,
   Space,
   Table,
   Tag,
@@ -24,8 +23,8 @@ import { api, isApiError, links } from '../api';
 import { useT } from '../i18n';
 import { errorText } from '../errors';
 import { useWorkspace } from '../session';
-import { CopyButton, formatTime, tid } from '../util';
-import { LoadError } from '../components';
+import { CopyButton, formatTime, tid, useLoad } from '../util';
+import { actionsColumn, ConfirmAction, LoadError } from '../components';
 
 interface CallAppRef {
   bizName: string;
@@ -162,26 +161,21 @@ export function KeysCard(props: { app: App; callApp: CallAppRef; onRotated?: () 
   const ws = useWorkspace();
   const { message } = AntApp.useApp();
   const { app, callApp } = props;
-  const [keys, setKeys] = useState<KeyInfo[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
+  const {
+    data: keys,
+    error: loadError,
+    reload: load,
+    setData: setKeys,
+  } = useLoad(
+    useCallback(
+      async () => (await api.listKeys(ws.workspaceId, app.appId, callApp.bizName)).items,
+      [ws.workspaceId, app.appId, callApp.bizName],
+    ),
+  );
   const [viewing, setViewing] = useState(false);
   const [rotating, setRotating] = useState(false);
   const [graceHours, setGraceHours] = useState<number | null>(24);
   const [busy, setBusy] = useState(false);
-
-  const load = useCallback(async () => {
-    try {
-      const list = await api.listKeys(ws.workspaceId, app.appId, callApp.bizName);
-      setKeys(list.items);
-      setLoadError(null);
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, [ws.workspaceId, app.appId, callApp.bizName]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   const rotate = async (): Promise<void> => {
     setBusy(true);
@@ -245,35 +239,19 @@ export function KeysCard(props: { app: App; callApp: CallAppRef; onRotated?: () 
       title: t('keys.col.retiresAt'),
       render: (_, key) => (key.retiresAt !== null ? formatTime(key.retiresAt) : '—'),
     },
-    ...(ws.canEdit
-      ? [
-          {
-            key: 'actions',
-            title: t('common.actions'),
-            render: (_: unknown, key: KeyInfo) =>
-              key.status === 'retiring' ? (
-                <Popconfirm
-                  title={t('keys.retire')}
-                  description={<div className="confirm-body">{t('keys.retireConfirm')}</div>}
-                  okText={t('common.ok')}
-                  cancelText={t('common.cancel')}
-                  okButtonProps={{ danger: true, ...tid('confirm-retire') }}
-                  onConfirm={() => retire(key)}
-                >
-                  <Button
-                    type="link"
-                    size="small"
-                    danger
-                    className="inline-link"
-                    data-testid={`retire-${key.keyId}`}
-                  >
-                    {t('keys.retire')}
-                  </Button>
-                </Popconfirm>
-              ) : null,
-          },
-        ]
-      : []),
+    ...actionsColumn(t, ws.canEdit, (key: KeyInfo) =>
+      key.status === 'retiring' ? (
+        <ConfirmAction
+          title={t('keys.retire')}
+          body={t('keys.retireConfirm')}
+          okText={t('common.ok')}
+          confirmTestId="confirm-retire"
+          label={t('keys.retire')}
+          testId={`retire-${key.keyId}`}
+          onConfirm={() => retire(key)}
+        />
+      ) : null,
+    ),
   ];
 
   return (

@@ -1,19 +1,19 @@
 /** Members of the workspace (admin and up): add, change role, remove. */
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useState } from 'react';
 import type { ReactNode } from 'react';
-import { App as AntApp, Button, Form, Input, Modal, Popconfirm, Select, Table, Tag, Typography } from 'antd';
+import { App as AntApp, Form, Input, Select, Table, Tag, Typography } from 'antd';
 import type { TableColumnsType } from 'antd';
 import { DeleteOutlined, UserAddOutlined } from '@ant-design/icons';
 import { roleAtLeast, roles } from '@parley/protocol';
 import type { Member, Role } from '@parley/protocol';
-import { api, ApiError } from '../api';
+import { api, isApiError } from '../api';
 import { useT } from '../i18n';
 import { errorText } from '../errors';
 import { showServerFieldError } from '../forms';
 import { navigate } from '../router';
 import { useSession, useWorkspace } from '../session';
-import { formatTime, tid } from '../util';
-import { LoadError, PageHeader } from '../components';
+import { formatTime, tid, useLoad } from '../util';
+import { ConfirmAction, CreateButton, FormModal, LoadError, PageHeader } from '../components';
 
 const emailRe = /^[^\s@]+@[^\s@]+$/;
 
@@ -22,24 +22,14 @@ export function MembersPage(): ReactNode {
   const ws = useWorkspace();
   const { session, refresh } = useSession();
   const { message } = AntApp.useApp();
-  const [members, setMembers] = useState<Member[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
+  const {
+    data: members,
+    error: loadError,
+    reload: load,
+    setData: setMembers,
+  } = useLoad(useCallback(async () => (await api.listMembers(ws.workspaceId)).items, [ws.workspaceId]));
   const [adding, setAdding] = useState(false);
   const [changing, setChanging] = useState<string | null>(null);
-
-  const load = useCallback(async () => {
-    try {
-      const list = await api.listMembers(ws.workspaceId);
-      setMembers(list.items);
-      setLoadError(null);
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, [ws.workspaceId]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   // Nobody can hand out a role above their own.
   const assignable = roles.filter((r) => roleAtLeast(ws.role, r));
@@ -113,27 +103,16 @@ export function MembersPage(): ReactNode {
       title: t('common.actions'),
       render: (_, member) =>
         roleAtLeast(ws.role, member.role) ? (
-          <Popconfirm
+          <ConfirmAction
             title={t('members.remove')}
-            description={
-              <div className="confirm-body">{t('members.removeConfirm', { email: member.email })}</div>
-            }
+            body={t('members.removeConfirm', { email: member.email })}
             okText={t('members.remove')}
-            cancelText={t('common.cancel')}
-            okButtonProps={{ danger: true, ...tid('confirm-remove') }}
+            confirmTestId="confirm-remove"
+            label={t('members.remove')}
+            icon={<DeleteOutlined />}
+            testId={`remove-${member.userId}`}
             onConfirm={() => remove(member)}
-          >
-            <Button
-              type="link"
-              size="small"
-              danger
-              className="inline-link"
-              icon={<DeleteOutlined />}
-              data-testid={`remove-${member.userId}`}
-            >
-              {t('members.remove')}
-            </Button>
-          </Popconfirm>
+          />
         ) : null,
     },
   ];
@@ -143,14 +122,9 @@ export function MembersPage(): ReactNode {
       <PageHeader
         title={t('members.title')}
         extra={
-          <Button
-            type="primary"
-            icon={<UserAddOutlined />}
-            onClick={() => setAdding(true)}
-            data-testid="add-member"
-          >
+          <CreateButton icon={<UserAddOutlined />} onClick={() => setAdding(true)} testId="add-member">
             {t('members.add')}
-          </Button>
+          </CreateButton>
         }
       />
       {loadError && !members ? (
@@ -194,95 +168,69 @@ function AddMemberModal(props: {
 }): ReactNode {
   const t = useT();
   const ws = useWorkspace();
-  const { message } = AntApp.useApp();
   const [form] = Form.useForm<AddMemberValues>();
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (): Promise<void> => {
-    let values: AddMemberValues;
-    try {
-      values = await form.validateFields();
-    } catch {
-      return;
-    }
-    setBusy(true);
-    try {
-      const name = values.name?.trim();
-      const member = await api.addMember(ws.workspaceId, {
-        email: values.email.trim(),
-        role: values.role,
-        ...(name ? { name } : {}),
-        ...(values.password ? { password: values.password } : {}),
-      });
-      props.onClose();
-      props.onAdded(member);
-    } catch (error) {
-      const fields = ['email', 'role', 'name', 'password'];
-      if (error instanceof ApiError && error.code === 'MEMBER_EXISTS') {
-        form.setFields([{ name: 'email', errors: [errorText(t, error)] }]);
-      } else if (!(error instanceof ApiError && showServerFieldError(form, t, error, fields))) {
-        void message.error(errorText(t, error));
-      }
-    } finally {
-      setBusy(false);
-    }
-  };
 
   return (
-    <Modal
+    <FormModal
       open={props.open}
       title={t('members.add')}
       okText={t('members.add')}
-      cancelText={t('common.cancel')}
-      confirmLoading={busy}
-      onOk={() => void submit()}
-      onCancel={props.onClose}
-      destroyOnHidden
-      okButtonProps={tid('member-add-ok')}
+      okTestId="member-add-ok"
+      form={form}
+      initialValues={{ role: 'developer' satisfies Role }}
+      submit={(values) => {
+        const name = values.name?.trim();
+        return api.addMember(ws.workspaceId, {
+          email: values.email.trim(),
+          role: values.role,
+          ...(name ? { name } : {}),
+          ...(values.password ? { password: values.password } : {}),
+        });
+      }}
+      onDone={props.onAdded}
+      showOnField={(error) => {
+        if (!isApiError(error, 'MEMBER_EXISTS')) {
+          return showServerFieldError(form, t, error, ['email', 'role', 'name', 'password']);
+        }
+        form.setFields([{ name: 'email', errors: [errorText(t, error)] }]);
+        return true;
+      }}
+      onClose={props.onClose}
     >
-      <Form
-        form={form}
-        layout="vertical"
-        preserve={false}
-        initialValues={{ role: 'developer' satisfies Role }}
-        onFinish={() => void submit()}
+      <Form.Item
+        name="email"
+        label={t('members.email')}
+        rules={[
+          { required: true, message: t('members.emailInvalid') },
+          { pattern: emailRe, message: t('members.emailInvalid') },
+        ]}
       >
-        <Form.Item
-          name="email"
-          label={t('members.email')}
-          rules={[
-            { required: true, message: t('members.emailInvalid') },
-            { pattern: emailRe, message: t('members.emailInvalid') },
-          ]}
-        >
-          <Input autoFocus autoComplete="off" data-testid="member-email-input" />
-        </Form.Item>
-        <Form.Item name="role" label={t('members.role')}>
-          <Select
-            data-testid="member-role-select"
-            options={props.assignable.map((r) => ({ value: r, label: t(`role.${r}`) }))}
-          />
-        </Form.Item>
-        <Form.Item
-          name="name"
-          label={
-            <>
-              {t('members.name')} <Typography.Text type="secondary">{t('common.optional')}</Typography.Text>
-            </>
-          }
-        >
-          <Input autoComplete="off" data-testid="member-name-input" />
-        </Form.Item>
-        <Form.Item
-          name="password"
-          label={t('members.password')}
-          extra={t('members.passwordHelp')}
-          rules={[{ min: 12, message: t('members.passwordTooShort') }]}
-        >
-          <Input.Password autoComplete="new-password" data-testid="member-password-input" />
-        </Form.Item>
-        <button type="submit" hidden />
-      </Form>
-    </Modal>
+        <Input autoFocus autoComplete="off" data-testid="member-email-input" />
+      </Form.Item>
+      <Form.Item name="role" label={t('members.role')}>
+        <Select
+          data-testid="member-role-select"
+          options={props.assignable.map((r) => ({ value: r, label: t(`role.${r}`) }))}
+        />
+      </Form.Item>
+      <Form.Item
+        name="name"
+        label={
+          <>
+            {t('members.name')} <Typography.Text type="secondary">{t('common.optional')}</Typography.Text>
+          </>
+        }
+      >
+        <Input autoComplete="off" data-testid="member-name-input" />
+      </Form.Item>
+      <Form.Item
+        name="password"
+        label={t('members.password')}
+        extra={t('members.passwordHelp')}
+        rules={[{ min: 12, message: t('members.passwordTooShort') }]}
+      >
+        <Input.Password autoComplete="new-password" data-testid="member-password-input" />
+      </Form.Item>
+    </FormModal>
   );
 }

@@ -3,22 +3,9 @@
  * while the tab is visible. Developers and up can create and close rooms, remove participants,
  * and try a call from the browser with a credential the server signs for them.
  */
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import type { ReactNode } from 'react';
-import {
-  Alert,
-  App as AntApp,
-  Breadcrumb,
-  Button,
-  Popconfirm,
-  Result,
-  Space,
-  Spin,
-  Table,
-  Tag,
-  Tooltip,
-  Typography,
-} from 'antd';
+import { Alert, App as AntApp, Button, Space, Table, Tag, Tooltip, Typography } from 'antd';
 import type { TableColumnsType } from 'antd';
 import {
   AudioMutedOutlined,
@@ -36,24 +23,17 @@ import type { App, CallApp, Credential, LiveRoom } from '@parley/protocol';
 import { api, isApiError, links } from '../api';
 import { useT } from '../i18n';
 import type { MessageKey } from '../i18n';
-import { errorText, isNotFound } from '../errors';
-import { Link } from '../router';
-import { paths } from '../routes';
+import { errorText } from '../errors';
 import { useWorkspace } from '../session';
 import { base64url, formatElapsed, formatTime, tid, useNow } from '../util';
-import { LoadError, PageHeader } from '../components';
+import { actionsColumn, ConfirmAction, CopyableText, LoadError } from '../components';
+import { CallAppPage, CallAppPageStatus, useLiveList } from './CallAppPage';
 
 type LiveParticipant = LiveRoom['participants'][number];
 type Track = LiveParticipant['tracks'][number];
 
 /** How often the list is re-read while the tab is visible. */
 const refreshMs = 3000;
-
-interface RoomList {
-  items: LiveRoom[];
-  /** `Date.now()` when the answer arrived: durations tick on from there, whatever the server's clock. */
-  receivedAt: number;
-}
 
 /**
  * The call page for a credential. It travels in the fragment, which browsers send neither to the
@@ -73,32 +53,23 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
   const now = useNow(1000);
   const [callApp, setCallApp] = useState<CallApp | null>(null);
   const [pageError, setPageError] = useState<unknown>(null);
-  const [rooms, setRooms] = useState<RoomList | null>(null);
-  const [roomsError, setRoomsError] = useState<unknown>(null);
-  const [refreshing, setRefreshing] = useState(false);
   const [creating, setCreating] = useState(false);
   const [opening, setOpening] = useState<'try' | 'join' | null>(null);
   const [selectedId, setSelectedId] = useState<string | null>(null);
-  /** Number of the newest list request: the answer of an older one is dropped. */
-  const latest = useRef(0);
-  const inFlight = useRef(0);
-
-  const refresh = useCallback(async (): Promise<void> => {
-    const id = ++latest.current;
-    inFlight.current += 1;
-    try {
-      const list = await api.listRooms(ws.workspaceId, app.appId, bizName);
-      if (id !== latest.current) return;
-      setRooms({ items: list.items, receivedAt: Date.now() });
-      setRoomsError(null);
-    } catch (error) {
-      if (id !== latest.current) return;
-      if (isNotFound(error)) setPageError(error);
-      else setRoomsError(error);
-    } finally {
-      inFlight.current -= 1;
-    }
-  }, [ws.workspaceId, app.appId, bizName]);
+  const {
+    answer: rooms,
+    error: roomsError,
+    refresh,
+    refreshNow,
+    refreshing,
+    update: updateRooms,
+  } = useLiveList(
+    useCallback(
+      () => api.listRooms(ws.workspaceId, app.appId, bizName),
+      [ws.workspaceId, app.appId, bizName],
+    ),
+    { intervalMs: refreshMs, paused: Boolean(pageError), onNotFound: setPageError },
+  );
 
   const load = useCallback(async (): Promise<void> => {
     setPageError(null);
@@ -115,32 +86,6 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
   useEffect(() => {
     void load();
   }, [load]);
-
-  // Auto-refresh, paused while the tab is hidden; catching up at once when it shows again.
-  useEffect(() => {
-    if (pageError) return;
-    const tick = (): void => {
-      if (document.visibilityState === 'visible' && inFlight.current === 0) void refresh();
-    };
-    const timer = setInterval(tick, refreshMs);
-    const onVisibility = (): void => {
-      if (document.visibilityState === 'visible') tick();
-    };
-    document.addEventListener('visibilitychange', onVisibility);
-    return () => {
-      clearInterval(timer);
-      document.removeEventListener('visibilitychange', onVisibility);
-    };
-  }, [refresh, pageError]);
-
-  const refreshNow = async (): Promise<void> => {
-    setRefreshing(true);
-    try {
-      await refresh();
-    } finally {
-      setRefreshing(false);
-    }
-  };
 
   /** A failed room action: say why; a room or participant that is gone means the list is stale. */
   const actionFailed = (error: unknown): void => {
@@ -170,7 +115,7 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
       return;
     }
     void message.success(t('rooms.closed', { roomId: room.roomId }));
-    setRooms((r) => (r ? { ...r, items: r.items.filter((x) => x.roomId !== room.roomId) } : r));
+    updateRooms((r) => ({ ...r, items: r.items.filter((x) => x.roomId !== room.roomId) }));
     void refresh();
   };
 
@@ -182,21 +127,17 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
       return;
     }
     void message.success(t('rooms.removed', { uid: participant.uid, roomId: room.roomId }));
-    setRooms((r) =>
-      r
-        ? {
-            ...r,
-            items: r.items.map((x) =>
-              x.roomId === room.roomId
-                ? {
-                    ...x,
-                    participants: x.participants.filter((p) => p.participantId !== participant.participantId),
-                  }
-                : x,
-            ),
-          }
-        : r,
-    );
+    updateRooms((r) => ({
+      ...r,
+      items: r.items.map((x) =>
+        x.roomId === room.roomId
+          ? {
+              ...x,
+              participants: x.participants.filter((p) => p.participantId !== participant.participantId),
+            }
+          : x,
+      ),
+    }));
     void refresh();
   };
 
@@ -221,44 +162,20 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
     }
   };
 
-  const listPath = paths.callApps(ws.workspaceId, app.appId);
-  const breadcrumb = (
-    <Breadcrumb
-      className="page-breadcrumb"
-      items={[
-        { key: 'list', title: <Link to={listPath}>{t('callApps.title')}</Link> },
-        { key: 'app', title: callApp?.name ?? bizName },
-        { key: 'rooms', title: t('rooms.title') },
-      ]}
-    />
-  );
-
-  if (pageError) {
+  if (pageError || !callApp) {
     return (
-      <div>
-        {breadcrumb}
-        {isNotFound(pageError) ? (
-          <Result
-            status="404"
-            title="404"
-            subTitle={errorText(t, pageError)}
-            extra={<Link to={listPath}>{t('page.home')}</Link>}
-          />
-        ) : (
-          <LoadError error={pageError} onRetry={() => void load()} />
-        )}
-      </div>
-    );
-  }
-  if (!callApp) {
-    return (
-      <div>
-        {breadcrumb}
-        <Spin />
-      </div>
+      <CallAppPageStatus
+        app={app}
+        bizName={bizName}
+        section="rooms"
+        callApp={callApp}
+        error={pageError}
+        onRetry={() => void load()}
+      />
     );
   }
 
+  // Durations tick on from the time of the answer, whatever the server's clock.
   const sinceFetch = rooms ? Math.max(0, now - rooms.receivedAt) : 0;
   const selected = rooms?.items.find((r) => r.roomId === selectedId) ?? null;
 
@@ -275,14 +192,7 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
     {
       key: 'roomId',
       title: t('rooms.col.roomId'),
-      render: (_, room) => (
-        <Typography.Text
-          className="mono"
-          copyable={{ text: room.roomId, tooltips: [t('common.copy'), t('common.copied')] }}
-        >
-          {room.roomId}
-        </Typography.Text>
-      ),
+      render: (_, room) => <CopyableText text={room.roomId} />,
     },
     {
       key: 'createdAt',
@@ -304,91 +214,67 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
         </Space>
       ),
     },
-    ...(ws.canEdit
-      ? [
-          {
-            key: 'actions',
-            title: t('common.actions'),
-            render: (_: unknown, room: LiveRoom) => (
-              <Popconfirm
-                title={t('rooms.closeTitle', { roomId: room.roomId })}
-                description={<div className="confirm-body">{t('rooms.closeBody')}</div>}
-                okText={t('rooms.close')}
-                cancelText={t('common.cancel')}
-                okButtonProps={{ danger: true, ...tid('confirm-room-close') }}
-                onConfirm={() => closeRoom(room)}
-              >
-                <Button
-                  type="link"
-                  size="small"
-                  danger
-                  className="inline-link"
-                  icon={<PoweroffOutlined />}
-                  data-testid={`room-close-${room.roomId}`}
-                >
-                  {t('rooms.close')}
-                </Button>
-              </Popconfirm>
-            ),
-          },
-        ]
-      : []),
+    ...actionsColumn(t, ws.canEdit, (room: LiveRoom) => (
+      <ConfirmAction
+        title={t('rooms.closeTitle', { roomId: room.roomId })}
+        body={t('rooms.closeBody')}
+        okText={t('rooms.close')}
+        confirmTestId="confirm-room-close"
+        label={t('rooms.close')}
+        icon={<PoweroffOutlined />}
+        testId={`room-close-${room.roomId}`}
+        onConfirm={() => closeRoom(room)}
+      />
+    )),
   ];
 
   return (
-    <div>
-      {breadcrumb}
-      <PageHeader
-        title={
-          <Space size={12} wrap>
-            {t('rooms.title')}
-            <Tag className="mono title-tag">{callApp.name}</Tag>
-            <Typography.Text type="secondary" className="mono title-biz" copyable={{ text: callApp.bizName }}>
-              bizName: {callApp.bizName}
-            </Typography.Text>
-          </Space>
-        }
-        intro={t('rooms.intro')}
-        extra={
-          ws.canEdit ? (
-            <>
-              {selected ? (
-                <Tooltip title={credentialHelp('rooms.joinHelp', { roomId: selected.roomId })}>
-                  <Button
-                    icon={<LoginOutlined />}
-                    loading={opening === 'join'}
-                    onClick={() => void openCall('join', selected.roomId)}
-                    data-testid={`join-room-${selected.roomId}`}
-                  >
-                    {t('rooms.join')}
-                  </Button>
-                </Tooltip>
-              ) : null}
-              <Tooltip title={credentialHelp('rooms.tryHelp')}>
+    <CallAppPage
+      app={app}
+      bizName={bizName}
+      section="rooms"
+      callApp={callApp}
+      intro={t('rooms.intro')}
+      extra={
+        ws.canEdit ? (
+          <>
+            {selected ? (
+              <Tooltip title={credentialHelp('rooms.joinHelp', { roomId: selected.roomId })}>
                 <Button
-                  icon={<PhoneOutlined />}
-                  loading={opening === 'try'}
-                  onClick={() => void openCall('try')}
-                  data-testid="try-call"
+                  icon={<LoginOutlined />}
+                  loading={opening === 'join'}
+                  onClick={() => void openCall('join', selected.roomId)}
+                  data-testid={`join-room-${selected.roomId}`}
                 >
-                  {t('rooms.tryCall')}
+                  {t('rooms.join')}
                 </Button>
               </Tooltip>
-              <Tooltip title={t('rooms.createHelp')}>
-                <Button
-                  type="primary"
-                  icon={<PlusOutlined />}
-                  loading={creating}
-                  onClick={() => void create()}
-                  data-testid="create-room"
-                >
-                  {t('rooms.create')}
-                </Button>
-              </Tooltip>
-            </>
-          ) : null
-        }
-      />
+            ) : null}
+            <Tooltip title={credentialHelp('rooms.tryHelp')}>
+              <Button
+                icon={<PhoneOutlined />}
+                loading={opening === 'try'}
+                onClick={() => void openCall('try')}
+                data-testid="try-call"
+              >
+                {t('rooms.tryCall')}
+              </Button>
+            </Tooltip>
+            <Tooltip title={t('rooms.createHelp')}>
+              <Button
+                type="primary"
+                icon={<PlusOutlined />}
+                loading={creating}
+                onClick={() => void create()}
+                data-testid="create-room"
+              >
+                {t('rooms.create')}
+              </Button>
+            </Tooltip>
+          </>
+        ) : null
+      }
+    >
       <div className="toolbar">
         <Button
           icon={<ReloadOutlined />}
@@ -450,7 +336,7 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
           }}
         />
       )}
-    </div>
+    </CallAppPage>
   );
 }
 
@@ -465,14 +351,7 @@ function Participants(props: {
     {
       key: 'uid',
       title: t('rooms.participant.uid'),
-      render: (_, p) => (
-        <Typography.Text
-          className="mono"
-          copyable={{ text: p.uid, tooltips: [t('common.copy'), t('common.copied')] }}
-        >
-          {p.uid}
-        </Typography.Text>
-      ),
+      render: (_, p) => <CopyableText text={p.uid} />,
     },
     {
       key: 'joinedAt',
@@ -489,35 +368,18 @@ function Participants(props: {
       title: t('rooms.participant.media'),
       render: (_, p) => <Tracks tracks={p.tracks} />,
     },
-    ...(props.canEdit
-      ? [
-          {
-            key: 'actions',
-            title: t('common.actions'),
-            render: (_: unknown, p: LiveParticipant) => (
-              <Popconfirm
-                title={t('rooms.removeTitle', { uid: p.uid })}
-                description={<div className="confirm-body">{t('rooms.removeBody')}</div>}
-                okText={t('rooms.remove')}
-                cancelText={t('common.cancel')}
-                okButtonProps={{ danger: true, ...tid('confirm-participant-remove') }}
-                onConfirm={() => props.onRemove(p)}
-              >
-                <Button
-                  type="link"
-                  size="small"
-                  danger
-                  className="inline-link"
-                  icon={<UserDeleteOutlined />}
-                  data-testid={`participant-remove-${p.participantId}`}
-                >
-                  {t('rooms.remove')}
-                </Button>
-              </Popconfirm>
-            ),
-          },
-        ]
-      : []),
+    ...actionsColumn(t, props.canEdit, (p: LiveParticipant) => (
+      <ConfirmAction
+        title={t('rooms.removeTitle', { uid: p.uid })}
+        body={t('rooms.removeBody')}
+        okText={t('rooms.remove')}
+        confirmTestId="confirm-participant-remove"
+        label={t('rooms.remove')}
+        icon={<UserDeleteOutlined />}
+        testId={`participant-remove-${p.participantId}`}
+        onConfirm={() => props.onRemove(p)}
+      />
+    )),
   ];
   return (
     <Table<LiveParticipant>

@@ -1,5 +1,5 @@
 /** API tokens of the workspace: list, create (secret shown once), revoke. */
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useState } from 'react';
 import type { ReactNode } from 'react';
 import {
   Alert,
@@ -8,7 +8,6 @@ import {
   Form,
   Input,
   Modal,
-  Popconfirm,
   Select,
   Space,
   Table,
@@ -16,16 +15,16 @@ import {
   Typography,
 } from 'antd';
 import type { TableColumnsType } from 'antd';
-import { DeleteOutlined, PlusOutlined } from '@ant-design/icons';
+import { DeleteOutlined } from '@ant-design/icons';
 import { checkName, roleAtLeast, roles } from '@parley/protocol';
 import type { ApiToken, CreatedToken, Role } from '@parley/protocol';
-import { api, ApiError } from '../api';
+import { api } from '../api';
 import { useT } from '../i18n';
 import { errorText } from '../errors';
 import { sharedRule, showServerFieldError } from '../forms';
 import { useWorkspace } from '../session';
-import { CopyButton, formatTime, tid } from '../util';
-import { LoadError, PageHeader } from '../components';
+import { CopyButton, formatTime, tid, useLoad } from '../util';
+import { actionsColumn, ConfirmAction, CreateButton, FormModal, LoadError, PageHeader } from '../components';
 
 const expiryChoices = [30, 90, 365, 0] as const; // 0: never
 
@@ -33,24 +32,13 @@ export function TokensPage(): ReactNode {
   const t = useT();
   const ws = useWorkspace();
   const { message } = AntApp.useApp();
-  const [tokens, setTokens] = useState<ApiToken[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
+  const {
+    data: tokens,
+    error: loadError,
+    reload: load,
+  } = useLoad(useCallback(async () => (await api.listTokens(ws.workspaceId)).items, [ws.workspaceId]));
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<CreatedToken | null>(null);
-
-  const load = useCallback(async () => {
-    try {
-      const list = await api.listTokens(ws.workspaceId);
-      setTokens(list.items);
-      setLoadError(null);
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, [ws.workspaceId]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   const revoke = async (token: ApiToken): Promise<void> => {
     try {
@@ -91,37 +79,18 @@ export function TokensPage(): ReactNode {
           </Space>
         ),
     },
-    ...(ws.canEdit
-      ? [
-          {
-            key: 'actions',
-            title: t('common.actions'),
-            render: (_: unknown, token: ApiToken) => (
-              <Popconfirm
-                title={t('tokens.revoke')}
-                description={
-                  <div className="confirm-body">{t('tokens.revokeConfirm', { name: token.name })}</div>
-                }
-                okText={t('tokens.revoke')}
-                cancelText={t('common.cancel')}
-                okButtonProps={{ danger: true, ...tid('confirm-revoke') }}
-                onConfirm={() => revoke(token)}
-              >
-                <Button
-                  type="link"
-                  size="small"
-                  danger
-                  className="inline-link"
-                  icon={<DeleteOutlined />}
-                  data-testid={`revoke-${token.tokenId}`}
-                >
-                  {t('tokens.revoke')}
-                </Button>
-              </Popconfirm>
-            ),
-          },
-        ]
-      : []),
+    ...actionsColumn(t, ws.canEdit, (token: ApiToken) => (
+      <ConfirmAction
+        title={t('tokens.revoke')}
+        body={t('tokens.revokeConfirm', { name: token.name })}
+        okText={t('tokens.revoke')}
+        confirmTestId="confirm-revoke"
+        label={t('tokens.revoke')}
+        icon={<DeleteOutlined />}
+        testId={`revoke-${token.tokenId}`}
+        onConfirm={() => revoke(token)}
+      />
+    )),
   ];
 
   return (
@@ -131,14 +100,9 @@ export function TokensPage(): ReactNode {
         intro={t('tokens.intro')}
         extra={
           ws.canEdit ? (
-            <Button
-              type="primary"
-              icon={<PlusOutlined />}
-              onClick={() => setCreating(true)}
-              data-testid="create-token"
-            >
+            <CreateButton onClick={() => setCreating(true)} testId="create-token">
               {t('tokens.create')}
-            </Button>
+            </CreateButton>
           ) : null
         }
       />
@@ -202,81 +166,51 @@ function CreateTokenModal(props: {
 }): ReactNode {
   const t = useT();
   const ws = useWorkspace();
-  const { message } = AntApp.useApp();
   const [form] = Form.useForm<{ name: string; role: Role; expiry: number }>();
-  const [busy, setBusy] = useState(false);
   const allowedRoles = roles.filter((r) => roleAtLeast(ws.role, r));
   const defaultRole: Role = roleAtLeast(ws.role, 'developer') ? 'developer' : ws.role;
 
-  const submit = async (): Promise<void> => {
-    let values: { name: string; role: Role; expiry: number };
-    try {
-      values = await form.validateFields();
-    } catch {
-      return;
-    }
-    setBusy(true);
-    try {
-      const result = await api.createToken(ws.workspaceId, {
-        name: values.name.trim(),
-        role: values.role,
-        ...(values.expiry > 0 ? { expiresInDays: values.expiry } : {}),
-      });
-      props.onClose();
-      props.onCreated(result);
-    } catch (error) {
-      if (!(error instanceof ApiError && showServerFieldError(form, t, error, ['name', 'role']))) {
-        void message.error(errorText(t, error));
-      }
-    } finally {
-      setBusy(false);
-    }
-  };
-
   return (
-    <Modal
+    <FormModal
       open={props.open}
       title={t('tokens.create')}
-      okText={t('common.create')}
-      cancelText={t('common.cancel')}
-      confirmLoading={busy}
-      onOk={() => void submit()}
-      onCancel={props.onClose}
-      destroyOnHidden
-      okButtonProps={tid('token-create-ok')}
+      okTestId="token-create-ok"
+      form={form}
+      initialValues={{ name: '', role: defaultRole, expiry: 90 }}
+      submit={(values) =>
+        api.createToken(ws.workspaceId, {
+          name: values.name.trim(),
+          role: values.role,
+          ...(values.expiry > 0 ? { expiresInDays: values.expiry } : {}),
+        })
+      }
+      onDone={props.onCreated}
+      showOnField={(error) => showServerFieldError(form, t, error, ['name', 'role'])}
+      onClose={props.onClose}
     >
-      <Form
-        form={form}
-        layout="vertical"
-        preserve={false}
-        initialValues={{ name: '', role: defaultRole, expiry: 90 }}
-        onFinish={() => void submit()}
-      >
-        <Form.Item name="name" label={t('tokens.name')} rules={[sharedRule(t, (v) => checkName('name', v))]}>
-          <Input
-            autoFocus
-            autoComplete="off"
-            placeholder={t('tokens.namePlaceholder')}
-            data-testid="token-name-input"
-          />
-        </Form.Item>
-        <Form.Item name="role" label={t('tokens.role')} extra={t('tokens.roleHelp')}>
-          <Select
-            data-testid="token-role-select"
-            options={allowedRoles.map((r) => ({ value: r, label: t(`role.${r}`) }))}
-          />
-        </Form.Item>
-        <Form.Item name="expiry" label={t('tokens.expiry')}>
-          <Select
-            data-testid="token-expiry-select"
-            options={expiryChoices.map((days) => ({
-              value: days,
-              label: days === 0 ? t('tokens.noExpiry') : t('tokens.days', { n: days }),
-            }))}
-          />
-        </Form.Item>
-        <button type="submit" hidden />
-      </Form>
-    </Modal>
+      <Form.Item name="name" label={t('tokens.name')} rules={[sharedRule(t, (v) => checkName('name', v))]}>
+        <Input
+          autoFocus
+          autoComplete="off"
+          placeholder={t('tokens.namePlaceholder')}
+          data-testid="token-name-input"
+        />
+      </Form.Item>
+      <Form.Item name="role" label={t('tokens.role')} extra={t('tokens.roleHelp')}>
+        <Select
+          data-testid="token-role-select"
+          options={allowedRoles.map((r) => ({ value: r, label: t(`role.${r}`) }))}
+        />
+      </Form.Item>
+      <Form.Item name="expiry" label={t('tokens.expiry')}>
+        <Select
+          data-testid="token-expiry-select"
+          options={expiryChoices.map((days) => ({
+            value: days,
+            label: days === 0 ? t('tokens.noExpiry') : t('tokens.days', { n: days }),
+          }))}
+        />
+      </Form.Item>
+    </FormModal>
   );
 }

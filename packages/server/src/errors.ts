@@ -1,4 +1,4 @@
-import { errorCatalogue, type ApiErrorBody, type ErrorCode } from '@parley/protocol';
+import { errorCatalogue, type ApiErrorBody, type ErrorCode, type FieldIssue } from '@parley/protocol';
 
 /** An error with a stable code from the catalogue; the HTTP layer turns it into the one error shape. */
 export class ParleyError extends Error {
@@ -37,4 +37,9 @@ export function fieldError(field: string, message: string, reason?: string): Par
     message: `${field} ${message}`,
     ...(reason ? { reason } : {}),
   });
+}
+
+/** Throws the 400 for a shared validator's issue (checkName, checkId, ...), if there is one. */
+export function rejectIssue(issue: FieldIssue | null): void {
+  if (issue) throw fieldError(issue.field, issue.message, issue.reason);
 }

@@ -1,6 +1,6 @@
 import { checkId, checkName, type App } from '@parley/protocol';
 import { sql } from 'kysely';
-import { ParleyError, fieldError } from '../errors.js';
+import { ParleyError, rejectIssue } from '../errors.js';
 import { newAppId } from '../security/ids.js';
 import type { Db } from '../store/schema.js';
 import { requireRole, type WorkspaceAccess } from './access.js';
@@ -58,11 +58,9 @@ export async function createApp(
   input: { appId?: string | undefined; name: string },
 ): Promise<App> {
   requireRole(access, 'admin');
-  const nameIssue = checkName('name', input.name);
-  if (nameIssue) throw fieldError(nameIssue.field, nameIssue.message, nameIssue.reason);
+  rejectIssue(checkName('name', input.name));
   const appId = input.appId ?? newAppId();
-  const idIssue = checkId('appId', appId);
-  if (idIssue) throw fieldError(idIssue.field, idIssue.message, idIssue.reason);
+  rejectIssue(checkId('appId', appId));
   const now = ctx.now();
   const name = input.name.trim();
   await ctx.db.transaction().execute(async (trx) => {
@@ -97,8 +95,7 @@ export async function renameApp(
   newName: string,
 ): Promise<App> {
   requireRole(access, 'admin');
-  const issue = checkName('name', newName);
-  if (issue) throw fieldError(issue.field, issue.message, issue.reason);
+  rejectIssue(checkName('name', newName));
   const name = newName.trim();
   await ctx.db.transaction().execute(async (trx) => {
     const before = await getApp(trx, access, appId);

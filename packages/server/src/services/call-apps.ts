@@ -16,7 +16,7 @@ import {
   type RevealedKey,
 } from '@parley/protocol';
 import { sign, type Credential } from '@parley/server-sdk';
-import { ParleyError, fieldError } from '../errors.js';
+import { ParleyError, fieldError, rejectIssue } from '../errors.js';
 import { generateRsaKeyPair, keyFingerprint, maskKey } from '../security/keys.js';
 import { newBizName, newKeyId } from '../security/ids.js';
 import type { CallAppKeysTable, CallAppsTable, Db } from '../store/schema.js';
@@ -207,8 +207,7 @@ export async function createCallApp(
   input: { name: string },
 ): Promise<CallApp> {
   requireRole(access, 'developer');
-  const issue = checkName('name', input.name);
-  if (issue) throw fieldError(issue.field, issue.message, issue.reason);
+  rejectIssue(checkName('name', input.name));
   await getApp(ctx.db, access, appId);
   const name = input.name.trim();
   const now = ctx.now();
@@ -255,8 +254,7 @@ export async function renameCallApp(
   newName: string,
 ): Promise<CallApp> {
   requireRole(access, 'developer');
-  const issue = checkName('name', newName);
-  if (issue) throw fieldError(issue.field, issue.message, issue.reason);
+  rejectIssue(checkName('name', newName));
   const name = newName.trim();
   const now = ctx.now();
   await ctx.db.transaction().execute(async (trx) => {

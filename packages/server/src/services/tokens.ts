@@ -5,7 +5,7 @@ import {
   type CreateTokenRequest,
   type CreatedToken,
 } from '@parley/protocol';
-import { ParleyError, fieldError } from '../errors.js';
+import { ParleyError, fieldError, rejectIssue } from '../errors.js';
 import { newTokenId, randomSecret, sha256Hex } from '../security/ids.js';
 import type { Db } from '../store/schema.js';
 import { requireRole, type WorkspaceAccess } from './access.js';
@@ -21,8 +21,7 @@ export async function createToken(
   input: CreateTokenRequest,
 ): Promise<CreatedToken> {
   requireRole(access, 'developer');
-  const issue = checkName('name', input.name);
-  if (issue) throw fieldError(issue.field, issue.message, issue.reason);
+  rejectIssue(checkName('name', input.name));
   const role = input.role ?? access.role;
   if (!roleAtLeast(access.role, role)) {
     throw fieldError('role', `cannot be higher than your own role (${access.role})`, 'ROLE_TOO_HIGH');

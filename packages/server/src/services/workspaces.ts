@@ -7,7 +7,7 @@ import {
   type Role,
   type WorkspaceSummary,
 } from '@parley/protocol';
-import { ParleyError, fieldError } from '../errors.js';
+import { ParleyError, fieldError, rejectIssue } from '../errors.js';
 import { newWorkspaceId } from '../security/ids.js';
 import type { Db } from '../store/schema.js';
 import { requireRole, type WorkspaceAccess } from './access.js';
@@ -32,11 +32,9 @@ export async function createWorkspace(
   input: { workspaceId?: string | undefined; name: string },
 ): Promise<WorkspaceSummary> {
   if (actor.token) throw new ParleyError('FORBIDDEN', { message: 'API tokens cannot create workspaces.' });
-  const nameIssue = checkName('name', input.name);
-  if (nameIssue) throw fieldError(nameIssue.field, nameIssue.message, nameIssue.reason);
+  rejectIssue(checkName('name', input.name));
   const workspaceId = input.workspaceId ?? newWorkspaceId();
-  const idIssue = checkId('workspaceId', workspaceId);
-  if (idIssue) throw fieldError(idIssue.field, idIssue.message, idIssue.reason);
+  rejectIssue(checkId('workspaceId', workspaceId));
   const now = ctx.now();
   const name = input.name.trim();
   await ctx.db.transaction().execute(async (trx) => {

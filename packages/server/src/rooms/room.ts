@@ -100,6 +100,8 @@ export class RoomError extends Error {
 export class Room {
   readonly participants = new Map<string, Participant>();
   #closed = false;
+  /** The uid a roomDestroyed event names: the last to leave. */
+  #lastUid = '';
   #emptyTimer: NodeJS.Timeout | null = null;
   /** Per-room resources (the media router) closed with the room. */
   readonly #onClose: (() => void)[] = [];
@@ -148,13 +150,13 @@ export class Room {
     if (!this.participants.has(participant.participantId)) return;
     this.participants.delete(participant.participantId);
     participant.markLeft(reason);
+    this.#lastUid = participant.uid;
     this.registry.emitEvent('userLeft', {
       ...this.#event(participant.uid),
       participantId: participant.participantId,
       reason,
     });
     if (this.participants.size === 0 && !this.#closed) {
-      this.#lastUid = participant.uid;
       this.#emptyTimer = setTimeout(
         () => this.close('empty', participant.uid),
         this.registry.options.emptyRoomGraceMs,
@@ -162,8 +164,6 @@ export class Room {
       this.#emptyTimer.unref();
     }
   }
-
-  #lastUid = '';
 
   /** Destroys the room if still empty after `ms` (rooms made through the API start empty). */
   closeIfStillEmptyAfter(ms: number): void {
@@ -177,8 +177,11 @@ export class Room {
     this.#emptyTimer = null;
   }
 
-  /** Idempotent: every participant leaves (userLeft each), then roomDestroyed. */
-  close(reason: string, uid = ''): void {
+  /**
+   * Idempotent: every participant leaves (userLeft each), then roomDestroyed, naming `uid` (''
+   * when an operator closed it) or else the last participant to leave.
+   */
+  close(reason: string, uid?: string): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelEmptyTimer();
@@ -186,7 +189,7 @@ export class Room {
     this.#cancelEmptyTimer();
     for (const fn of this.#onClose.splice(0)) fn();
     this.registry.forget(this);
-    this.registry.emitEvent('roomDestroyed', { ...this.#event(uid || this.#lastUid), reason });
+    this.registry.emitEvent('roomDestroyed', { ...this.#event(uid ?? this.#lastUid), reason });
   }
 
   #event(uid: string): RoomEvent {

@@ -80,7 +80,7 @@ export async function closeRoom(
   await getCallApp(ctx.db, access, appId, bizName, ctx.now());
   const room = findRoom(rooms, bizName, roomId);
   const before = toLiveRoom(room, ctx.now());
-  room.close('closedByApi');
+  room.close('closedByApi', '');
   await recordAudit(ctx.db, {
     workspaceId: access.workspaceId,
     actor: access.actor,

@@ -28,6 +28,21 @@
  *   participantOf(transportId) → string | undefined   the owner, for the signaling to check that
  *       setAnswer / addRemoteCandidate / closeTransport come from the participant it belongs to
  *   tracks(participantId?) → PublishedTrack[]   stats() → RouterStats   close()
+ *   addTap(publisherId, kind, { address, port }, { trackId?, senderReports?, keyFrames? }?) → tapId
+ *   removeTap(tapId) → boolean   requestTapKeyFrame(tapId)   tapStats(tapId) → TapStats | undefined
+ *   describeTrack(trackId) → TrackDescription | undefined   (codecs, SSRC, cname, header extensions)
+ *   trackArrival(trackId) → TrackArrival | undefined        (packets, bytes, frames, lastPacketAt)
+ *
+ * Taps (for the recorder, or any local consumer that reads plain RTP, e.g. ffmpeg with an SDP):
+ * addTap() sends a copy of one live track's RTP packets, byte for byte (the publisher's SSRC,
+ * payload type, sequence numbers and header extensions), unencrypted, over UDP to the target,
+ * from a socket bound to loopback when the target is loopback. The publisher's sender reports for
+ * that SSRC go to the same port (RFC 5761 mux; the last one at once). A video tap asks the
+ * publisher for a keyframe at once and then every 2 s for 6 s (options.keyFrames); call
+ * requestTapKeyFrame() when the consumer needs another (e.g. after a loss it could not repair).
+ * A tap lives until removeTap(), close(), or the end of its track, which emits 'tapEnded'.
+ * Nothing is sent back to the publisher on the tap's behalf: losses between SFU and publisher are
+ * repaired (NACK) for every consumer alike; losses between tap and consumer are not.
  *
  * ICE: the SDPs returned carry the candidates gathered within iceGatheringTimeoutMs (host
  * candidates on a server: a few ms); later ones come as 'localCandidate' events, to relay to the
@@ -52,13 +67,17 @@
  *                                  emitted on its own: a failed transport closes.
  *   localCandidate({ transportId, participantId, candidate, mid })
  *                                  host candidates already rewritten to announcedIps.
+ *   tapEnded({ tapId, trackId, participantId, kind, reason })
+ *                                  a tap stopped because its track ended (right after that
+ *                                  track's trackEnded); not after removeTap() or close().
  * Listeners run synchronously, often from native callbacks; one that throws is logged and the
  * others still run.
  *
  * Close cascade (each close() idempotent):
- *   router.close() → every transport closes → its tracks end → native Tracks close → its
- *   PeerConnection closes. Silent: no trackEnded / transportState events (the caller asked), and
- *   every later call throws SfuError('router-closed').
+ *   router.close() → every transport closes → its tracks end (and their taps) → native Tracks
+ *   close → its PeerConnection closes; the taps' sockets close. Silent: no trackEnded /
+ *   transportState / tapEnded events (the caller asked), and every later call throws
+ *   SfuError('router-closed') (but removeTap(), which stays a harmless no-op).
  *   removeParticipant(p) → p's publisher transports: trackEnded for each live track (each
  *   subscriber transport left without a live track closes: transportState 'closed'), then the
  *   publisher transport's own 'closed'; then p's subscriber transports ('closed').
@@ -85,10 +104,12 @@
  *   Subscribers' own REMBs are recorded, not acted on (no simulcast/layer switching yet).
  */
 import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { IceServer, RtcConfig } from 'node-datachannel';
 import { SfuError } from './errors.js';
 import { TypedEventEmitter } from './events.js';
 import { trimPublisherOffer } from './sdp.js';
+import { RtpTap, TapSockets } from './tap.js';
 import {
   newCounters,
   newId,
@@ -108,6 +129,11 @@ import type {
   RouterStats,
   SfuConfig,
   SfuLogger,
+  TapOptions,
+  TapStats,
+  TapTarget,
+  TrackArrival,
+  TrackDescription,
   TrackEndReason,
   VideoCodecName,
 } from './types.js';
@@ -237,11 +263,16 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
   readonly #streamIds = new Map<string, string>();
   #closed = false;
   readonly #ctx: RouterContext;
+  readonly #taps = new Map<string, RtpTap>();
+  readonly #tapSockets: TapSockets;
 
   constructor(config: SfuConfig, log: SfuLogger) {
     super();
     this.#config = resolveSfuConfig(config);
     this.#log = log;
+    this.#tapSockets = new TapSockets((err) =>
+      this.#log.warn({ routerId: this.id, err: String(err) }, 'sfu: tap socket error'),
+    );
     this.#ctx = {
       config: this.#config,
       log,
@@ -439,6 +470,136 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
     return this.#liveSources(participantId).map((s) => s.info);
   }
 
+  #source(trackId: string): SourceTrack | undefined {
+    for (const t of this.#publishers()) {
+      const s = t.sources.find((x) => x.info.id === trackId);
+      if (s) return s;
+    }
+    return undefined;
+  }
+
+  /**
+   * Starts forwarding a copy of one live track of `publisherId` (of `kind`) to `target` as plain
+   * UDP, byte for byte; returns the tap id. See the header (Taps) for what is sent. Throws
+   * SfuError 'no-tracks' when there is no such live track, 'invalid-config' for a bad target.
+   */
+  addTap(publisherId: string, kind: MediaKind, target: TapTarget, options: TapOptions = {}): string {
+    this.#assertOpen();
+    const family = isIP(target.address);
+    if (family === 0)
+      throw new SfuError('invalid-config', `tap address must be an IP address: ${target.address}`);
+    if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
+      throw new SfuError('invalid-config', `tap port must be 1-65535: ${target.port}`);
+    }
+    const candidates = this.#liveSources(publisherId).filter(
+      (s) => s.info.kind === kind && (options.trackId === undefined || s.info.id === options.trackId),
+    );
+    const source = candidates.at(-1);
+    if (!source) {
+      throw new SfuError(
+        'no-tracks',
+        `participant ${publisherId} publishes no live ${kind} track${options.trackId ? ` ${options.trackId}` : ''}`,
+      );
+    }
+    const loopback = family === 4 ? target.address.startsWith('127.') : target.address === '::1';
+    const configured = this.#config.rtc.bindAddress;
+    const bind = loopback
+      ? target.address
+      : configured !== undefined && isIP(configured) === family
+        ? configured
+        : family === 6
+          ? '::'
+          : '0.0.0.0';
+    const socket = this.#tapSockets.get(bind, family === 6 ? 6 : 4);
+    const tapId = newId('tap');
+    const keyFrames = options.keyFrames === undefined ? { intervalMs: 2000, forMs: 6000 } : options.keyFrames;
+    const tap = new RtpTap(
+      tapId,
+      source,
+      socket,
+      target.address,
+      target.port,
+      options.senderReports ?? true,
+      keyFrames === false ? null : keyFrames,
+      (t, reason, emit) => {
+        this.#taps.delete(t.id);
+        if (emit) {
+          const info = t.source.info;
+          this.emit('tapEnded', {
+            tapId: t.id,
+            trackId: info.id,
+            participantId: info.participantId,
+            kind: info.kind,
+            reason,
+          });
+        }
+      },
+    );
+    source.sinks.add(tap);
+    this.#taps.set(tapId, tap);
+    this.#log.info(
+      {
+        routerId: this.id,
+        tapId,
+        trackId: source.info.id,
+        publisherId,
+        kind,
+        target: `${target.address}:${target.port}`,
+      },
+      'sfu: tap added',
+    );
+    return tapId;
+  }
+
+  /** Stops a tap (no tapEnded event). Idempotent; also after close(). Returns whether it existed. */
+  removeTap(tapId: string): boolean {
+    const tap = this.#taps.get(tapId);
+    if (!tap) return false;
+    this.#taps.delete(tapId);
+    tap.end();
+    return true;
+  }
+
+  /** Asks the publisher of a tapped video track for a keyframe (merged like every PLI). */
+  requestTapKeyFrame(tapId: string): void {
+    this.#assertOpen();
+    this.#taps.get(tapId)?.source.requestKeyFrame();
+  }
+
+  tapStats(tapId: string): TapStats | undefined {
+    return this.#taps.get(tapId)?.stats();
+  }
+
+  /** Codec, SSRC and header extensions of a published track (while its transport exists). */
+  describeTrack(trackId: string): TrackDescription | undefined {
+    const s = this.#source(trackId);
+    if (!s) return undefined;
+    return {
+      trackId,
+      participantId: s.info.participantId,
+      kind: s.info.kind,
+      ssrc: s.info.ssrc,
+      cname: s.cname,
+      codecs: s.info.codecs.map((c) => ({ ...c, rtcpFeedback: [...c.rtcpFeedback] })),
+      headerExtensions: s.headerExtensions.map((e) => ({ ...e })),
+      ended: s.ended,
+    };
+  }
+
+  /** Packets, bytes, frames and last arrival of a track, as counted on the packet path. */
+  trackArrival(trackId: string): TrackArrival | undefined {
+    const s = this.#source(trackId);
+    if (!s) return undefined;
+    const a = s.arrival;
+    return {
+      trackId,
+      packets: a.packets,
+      bytes: a.bytes,
+      frames: a.frames,
+      lastPacketAt: a.lastPacketMono < 0 ? null : Math.round(performance.timeOrigin + a.lastPacketMono),
+    };
+  }
+
   stats(): RouterStats {
     const perTransport = [...this.#transports.values()].map((t) => t.stats());
     const publisherTransports = perTransport.filter((t) => t.role === 'publisher').length;
@@ -447,6 +608,7 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
       publisherTransports,
       subscriberTransports: perTransport.length - publisherTransports,
       tracks: this.#liveSources().length,
+      taps: this.#taps.size,
       ...this.#counters,
       perTransport,
     };
@@ -458,6 +620,9 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
     this.#closed = true;
     for (const t of [...this.#transports.values()]) t.close('transport-closed', false);
     this.#transports.clear();
+    for (const tap of this.#taps.values()) tap.end();
+    this.#taps.clear();
+    this.#tapSockets.close();
     this.#streamIds.clear();
     this.#log.info({ routerId: this.id, ...this.#counters }, 'sfu: router closed');
   }

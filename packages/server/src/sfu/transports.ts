@@ -372,6 +372,10 @@ export class SourceTrack {
   readonly nack: NackTracker | null;
   /** Last SR of the publisher for this SSRC (standalone copy), replayed to new subscribers. */
   lastSenderReport: Buffer | null = null;
+  /** Why the track ended (set before its sinks hear of it). */
+  endReason: TrackEndReason | null = null;
+  /** What arrived from the publisher (plain increments on the packet path; see trackArrival()). */
+  readonly arrival = { packets: 0, bytes: 0, frames: 0, lastPacketMono: -1 };
   #lastPliMs = -Infinity;
   #pliTimer: NodeJS.Timeout | null = null;
 
@@ -408,6 +412,7 @@ export class SourceTrack {
   end(reason: TrackEndReason, emit: boolean): void {
     if (this.ended) return;
     this.ended = true;
+    this.endReason = reason;
     if (this.#pliTimer) clearTimeout(this.#pliTimer);
     this.#pliTimer = null;
     const sinks = [...this.sinks];
@@ -517,6 +522,11 @@ export class PublisherTransport extends Transport {
     counters.receivedBytes += msg.length;
     const seq = msg.readUInt16BE(2);
     const now = performance.now();
+    const arrival = source.arrival;
+    arrival.packets++;
+    arrival.bytes += msg.length;
+    arrival.lastPacketMono = now;
+    if (msg[1]! & 0x80 && source.info.kind === 'video') arrival.frames++;
     const gap = source.stats.onRtp(seq, msg.readUInt32BE(4), now);
     if (source.nack) {
       const missing = source.nack.onRtp(seq, gap, now);

@@ -100,9 +100,83 @@ export interface LocalCandidateEvent {
 
 export type TrackEndReason = 'unpublished' | 'participant-removed' | 'transport-closed';
 
+/** Where a tap sends its packets (plain UDP). */
+export interface TapTarget {
+  /** An IP address (no host names): '127.0.0.1' for a consumer on this machine. */
+  address: string;
+  port: number;
+}
+
+export interface TapOptions {
+  /** Tap this track (a live track of the publisher, of the kind asked). Default: the publisher's
+   * most recently published live track of that kind. */
+  trackId?: string;
+  /** Also forward the publisher's RTCP sender reports for this SSRC (same port, RFC 5761 mux), the
+   * last one at once. Default true. */
+  senderReports?: boolean;
+  /** Video only: keyframe requests (PLI) to the publisher when the tap starts, then every
+   * intervalMs until forMs have passed. false = none. Default { intervalMs: 2000, forMs: 6000 }. */
+  keyFrames?: { intervalMs: number; forMs: number } | false;
+}
+
+export interface TapStats {
+  tapId: string;
+  trackId: string;
+  participantId: string;
+  kind: MediaKind;
+  address: string;
+  port: number;
+  /** RTP packets / bytes sent to the target. */
+  packets: number;
+  bytes: number;
+  /** Video: frames (RTP marker bits) and keyframes seen; 0 for audio. */
+  frames: number;
+  keyFrames: number;
+  senderReports: number;
+  /** Server time (epoch ms) of the last packet, null before the first. */
+  lastPacketAt: number | null;
+  /** How long the tap has existed. */
+  ageMs: number;
+}
+
+export interface TapEndedEvent {
+  tapId: string;
+  trackId: string;
+  participantId: string;
+  kind: MediaKind;
+  /** Why its track ended. */
+  reason: TrackEndReason;
+}
+
+/** What a consumer of a tap needs to describe the stream (e.g. an SDP for ffmpeg). */
+export interface TrackDescription {
+  trackId: string;
+  participantId: string;
+  kind: MediaKind;
+  ssrc: number;
+  cname: string;
+  /** Negotiated codecs, preferred first (the payload type in the packets says which is used). */
+  codecs: RtpCodec[];
+  headerExtensions: RtpHeaderExtension[];
+  ended: boolean;
+}
+
+/** What has arrived from the publisher for one track (counted on the packet path). */
+export interface TrackArrival {
+  trackId: string;
+  packets: number;
+  bytes: number;
+  /** Video: RTP marker bits, i.e. frames; 0 for audio. */
+  frames: number;
+  /** Server time (epoch ms) of the last packet, null before the first. */
+  lastPacketAt: number | null;
+}
+
 export interface MediaRouterEvents {
   trackPublished: [PublishedTrack];
   trackEnded: [PublishedTrack, TrackEndReason];
+  /** A tap stopped because its track ended (not after removeTap() or close()). */
+  tapEnded: [TapEndedEvent];
   transportState: [TransportStateEvent];
   localCandidate: [LocalCandidateEvent];
 }
@@ -124,6 +198,8 @@ export interface RouterStats {
   subscriberTransports: number;
   /** Live published tracks. */
   tracks: number;
+  /** Live RTP taps (addTap). */
+  taps: number;
   /** RTP packets / bytes received from publishers. */
   receivedPackets: number;
   receivedBytes: number;

@@ -1,19 +1,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sign, verifyCallback } from '@parley/server-sdk';
+import { verifyCallback } from '@parley/server-sdk';
 import type {
   CallApp,
   CallbackDeliveryList,
   CallbackSecret,
-  FeatureConfigResponse,
   LiveRoom,
-  RevealedKey,
   TestCallbackResult,
 } from '@parley/protocol';
 import {
-  adminPassword,
   callAppsUrl,
+  credentialSigner,
   ownerClient,
+  setRoomCallbackUrl,
   startTestServer,
   type ApiClient,
   type TestServer,
@@ -33,13 +32,7 @@ async function callAppWithCallback(
   roomCallbackUrl: string,
 ): Promise<CallApp> {
   const app = (await owner.post<CallApp>(callAppsUrl(), { name })).body;
-  const url = `${callAppsUrl()}/${app.bizName}/config`;
-  const current = (await owner.get<FeatureConfigResponse>(url)).body;
-  const saved = await owner.put(url, {
-    version: current.version,
-    config: { ...current.config, roomCallbackUrl },
-  });
-  assert.equal(saved.status, 200, JSON.stringify(saved.body));
+  await setRoomCallbackUrl(owner, app.bizName, roomCallbackUrl);
   return app;
 }
 
@@ -67,20 +60,7 @@ describe('room-status callbacks', () => {
 
   it('sends 1, 2, 2, 3, 3, 4 for a two-user call, every field typed per the contract', async () => {
     const app = await callAppWithCallback(owner, 'Two users', receiver.url());
-    const key = (
-      await owner.post<RevealedKey>(`${callAppsUrl()}/${app.bizName}/keys/reveal`, {
-        password: adminPassword,
-      })
-    ).body.privateKeyPem;
-    const cred = (uid: string) =>
-      sign({
-        bizName: app.bizName,
-        appId: 'default',
-        workspaceId: 'default',
-        uid,
-        expireTime: Date.now() + 60_000,
-        privateKeyPem: key,
-      });
+    const cred = await credentialSigner(owner, app.bizName);
     const alice = await SignalClient.open(server.url);
     await alice.hello(cred('alice'));
     const roomId = String((await alice.request({ type: 'createRoom' })).data?.['roomId']);

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { sign, type Credential } from '@parley/server-sdk';
+import type { FeatureConfigResponse, RevealedKey } from '@parley/protocol';
 import { loadConfig, type ParleyConfig } from '../src/config/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
 
@@ -159,4 +161,38 @@ export async function memberClient(
   const login = await client.login(email, password);
   if (login.status !== 200) throw new Error('member login failed');
   return client;
+}
+
+/** Sets the call application's room-status callback URL through the API. */
+export async function setRoomCallbackUrl(
+  owner: ApiClient,
+  bizName: string,
+  roomCallbackUrl: string,
+): Promise<void> {
+  const url = `${callAppsUrl()}/${bizName}/config`;
+  const current = (await owner.get<FeatureConfigResponse>(url)).body;
+  const saved = await owner.put(url, {
+    version: current.version,
+    config: { ...current.config, roomCallbackUrl },
+  });
+  if (saved.status !== 200) throw new Error(`saving the callback URL failed: ${JSON.stringify(saved.body)}`);
+}
+
+/** Reveals the call application's key and returns a signer of credentials for it, as a business server would. */
+export async function credentialSigner(
+  owner: ApiClient,
+  bizName: string,
+): Promise<(uid: string) => Credential> {
+  const key = (
+    await owner.post<RevealedKey>(`${callAppsUrl()}/${bizName}/keys/reveal`, { password: adminPassword })
+  ).body;
+  return (uid: string) =>
+    sign({
+      bizName,
+      appId: 'default',
+      workspaceId: 'default',
+      uid,
+      expireTime: Date.now() + 60_000,
+      privateKeyPem: key.privateKeyPem,
+    });
 }

@@ -1,35 +1,24 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { sign } from '@parley/server-sdk';
-import type { CallApp, FeatureConfigResponse, RevealedKey } from '@parley/protocol';
+import type { CallApp } from '@parley/protocol';
 import { openDb } from '../src/store/db.js';
-import { adminPassword, callAppsUrl, ownerClient, startTestServer } from './helpers.js';
+import {
+  callAppsUrl,
+  credentialSigner,
+  ownerClient,
+  setRoomCallbackUrl,
+  startTestServer,
+} from './helpers.js';
 import { SignalClient } from './signal-client.js';
 
 it('a server shutting down says goodbye, closes its rooms and keeps their leave/destroy callbacks (close is idempotent)', async () => {
   const server = await startTestServer({ overrides: { callbackAllowLoopback: true } });
   const owner = await ownerClient(server);
   const app = (await owner.post<CallApp>(callAppsUrl(), { name: 'Shutdown' })).body;
-  const configUrl = `${callAppsUrl()}/${app.bizName}/config`;
-  const cfg = (await owner.get<FeatureConfigResponse>(configUrl)).body;
   // Nothing listens on this port: the events stay in the outbox.
-  await owner.put(configUrl, {
-    version: cfg.version,
-    config: { ...cfg.config, roomCallbackUrl: 'http://127.0.0.1:9/cb' },
-  });
-  const key = (
-    await owner.post<RevealedKey>(`${callAppsUrl()}/${app.bizName}/keys/reveal`, { password: adminPassword })
-  ).body.privateKeyPem;
-  const cred = (uid: string) =>
-    sign({
-      bizName: app.bizName,
-      appId: 'default',
-      workspaceId: 'default',
-      uid,
-      expireTime: Date.now() + 60_000,
-      privateKeyPem: key,
-    });
+  await setRoomCallbackUrl(owner, app.bizName, 'http://127.0.0.1:9/cb');
+  const cred = await credentialSigner(owner, app.bizName);
   const alice = await SignalClient.open(server.url);
   await alice.hello(cred('alice'));
   const roomId = String((await alice.request({ type: 'createRoom' })).data?.['roomId']);

@@ -2,10 +2,36 @@
  * REST API v1 wire types. These schemas drive request validation and the OpenAPI
  * document on the server, and give the console and SDK their types.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 
 /** Request bodies refuse unknown properties, so a misspelt field is an error, not a silent no-op. */
 const strict = { additionalProperties: false } as const;
+
+/** A page of a list: the items and where they sit in the whole. */
+function pagedList<T extends TSchema>(item: T) {
+  return Type.Object({
+    items: Type.Array(item),
+    total: Type.Number(),
+    page: Type.Number(),
+    pageSize: Type.Number(),
+  });
+}
+
+/** `page` and `pageSize` query parameters. */
+function paging(defaultPageSize: number) {
+  return {
+    page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+    pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: defaultPageSize })),
+  };
+}
+
+const CallbackKindSchema = Type.Union([Type.Literal('room'), Type.Literal('recording')]);
+const CallbackStatusSchema = Type.Union([
+  Type.Literal('pending'),
+  Type.Literal('delivering'),
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+]);
 
 export const roles = ['owner', 'admin', 'developer', 'viewer'] as const;
 export type Role = (typeof roles)[number];
@@ -139,18 +165,12 @@ export const CallAppSchema = Type.Object({
 });
 export type CallApp = Static<typeof CallAppSchema>;
 
-export const CallAppListSchema = Type.Object({
-  items: Type.Array(CallAppSchema),
-  total: Type.Number(),
-  page: Type.Number(),
-  pageSize: Type.Number(),
-});
+export const CallAppListSchema = pagedList(CallAppSchema);
 export type CallAppList = Static<typeof CallAppListSchema>;
 
 export const ListCallAppsQuerySchema = Type.Object({
   search: Type.Optional(Type.String({ maxLength: 200, description: 'Matches name or bizName' })),
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
-  pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 20 })),
+  ...paging(20),
 });
 export type ListCallAppsQuery = Static<typeof ListCallAppsQuerySchema>;
 
@@ -272,17 +292,11 @@ export const AuditQuerySchema = Type.Object({
   targetId: Type.Optional(Type.String({ maxLength: 200 })),
   from: Type.Optional(Type.Integer({ description: 'epoch ms, inclusive' })),
   to: Type.Optional(Type.Integer({ description: 'epoch ms, exclusive' })),
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
-  pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  ...paging(50),
 });
 export type AuditQuery = Static<typeof AuditQuerySchema>;
 
-export const AuditListSchema = Type.Object({
-  items: Type.Array(AuditEntrySchema),
-  total: Type.Number(),
-  page: Type.Number(),
-  pageSize: Type.Number(),
-});
+export const AuditListSchema = pagedList(AuditEntrySchema);
 export type AuditList = Static<typeof AuditListSchema>;
 
 /** Audit actions; stable strings that filters and exports depend on. */
@@ -371,17 +385,12 @@ export const CallbackAttemptSchema = Type.Object({
 export const CallbackDeliverySchema = Type.Object({
   eventId: Type.Integer(),
   bizRequestId: Type.String(),
-  kind: Type.Union([Type.Literal('room'), Type.Literal('recording')]),
+  kind: CallbackKindSchema,
   eventCode: Type.Integer(),
   roomId: Type.String(),
   uid: Type.String(),
   url: Type.String(),
-  status: Type.Union([
-    Type.Literal('pending'),
-    Type.Literal('delivering'),
-    Type.Literal('succeeded'),
-    Type.Literal('failed'),
-  ]),
+  status: CallbackStatusSchema,
   attempts: Type.Integer(),
   createdAt: Type.Number(),
   completedAt: Type.Union([Type.Number(), Type.Null()]),
@@ -392,36 +401,20 @@ export const CallbackDeliverySchema = Type.Object({
 });
 export type CallbackDelivery = Static<typeof CallbackDeliverySchema>;
 
-export const CallbackDeliveryListSchema = Type.Object({
-  items: Type.Array(CallbackDeliverySchema),
-  total: Type.Number(),
-  page: Type.Number(),
-  pageSize: Type.Number(),
-});
+export const CallbackDeliveryListSchema = pagedList(CallbackDeliverySchema);
 export type CallbackDeliveryList = Static<typeof CallbackDeliveryListSchema>;
 
 export const CallbackDeliveryQuerySchema = Type.Object({
-  status: Type.Optional(
-    Type.Union([
-      Type.Literal('pending'),
-      Type.Literal('delivering'),
-      Type.Literal('succeeded'),
-      Type.Literal('failed'),
-    ]),
-  ),
-  kind: Type.Optional(Type.Union([Type.Literal('room'), Type.Literal('recording')])),
+  status: Type.Optional(CallbackStatusSchema),
+  kind: Type.Optional(CallbackKindSchema),
   eventCode: Type.Optional(Type.Integer()),
   roomId: Type.Optional(Type.String({ maxLength: 128 })),
   uid: Type.Optional(Type.String({ maxLength: 128 })),
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
-  pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  ...paging(50),
 });
 export type CallbackDeliveryQuery = Static<typeof CallbackDeliveryQuerySchema>;
 
-export const TestCallbackRequestSchema = Type.Object(
-  { kind: Type.Union([Type.Literal('room'), Type.Literal('recording')]) },
-  strict,
-);
+export const TestCallbackRequestSchema = Type.Object({ kind: CallbackKindSchema }, strict);
 
 export const TestCallbackResultSchema = Type.Object({
   url: Type.String(),

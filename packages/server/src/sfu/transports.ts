@@ -57,23 +57,12 @@ import type {
   TransportState,
   TransportStateEvent,
   TransportStats,
+  RouterCounters,
   VideoCodecName,
 } from './types.js';
 
-/** Counters shared by every transport of a router (plain increments on the packet path). */
-export interface Counters {
-  receivedPackets: number;
-  receivedBytes: number;
-  forwardedPackets: number;
-  forwardedBytes: number;
-  droppedPackets: number;
-  keyFrameRequestsReceived: number;
-  keyFrameRequestsSent: number;
-  nacksReceived: number;
-  nacksSent: number;
-  senderReportsForwarded: number;
-  receiverReportsSent: number;
-}
+/** Counters shared by every transport of a router. */
+export type Counters = RouterCounters;
 
 export function newCounters(): Counters {
   return {

@@ -192,14 +192,8 @@ export interface TransportStats {
   publisherId: string;
 }
 
-export interface RouterStats {
-  transports: number;
-  publisherTransports: number;
-  subscriberTransports: number;
-  /** Live published tracks. */
-  tracks: number;
-  /** Live RTP taps (addTap). */
-  taps: number;
+/** Packet and RTCP counters of a router (plain increments on the packet path). */
+export interface RouterCounters {
   /** RTP packets / bytes received from publishers. */
   receivedPackets: number;
   receivedBytes: number;
@@ -220,5 +214,15 @@ export interface RouterStats {
   senderReportsForwarded: number;
   /** Receiver report + REMB compounds sent to publishers. */
   receiverReportsSent: number;
+}
+
+export interface RouterStats extends RouterCounters {
+  transports: number;
+  publisherTransports: number;
+  subscriberTransports: number;
+  /** Live published tracks. */
+  tracks: number;
+  /** Live RTP taps (addTap). */
+  taps: number;
   perTransport: TransportStats[];
 }

@@ -19,7 +19,7 @@ import {
   type SfuConfig,
   type TransportStateEvent,
 } from '../src/sfu/index.js';
-import { rewriteCandidate, trimPublisherOffer } from '../src/sfu/sdp.js';
+import { rewriteCandidate, sdpCandidates, splitSdpCandidates, trimPublisherOffer } from '../src/sfu/sdp.js';
 import {
   buildNack,
   buildPli,
@@ -166,6 +166,31 @@ describe('sfu: publisher offer trimming', () => {
     const srflx = 'candidate:2 1 UDP 1686052607 198.51.100.1 40032 typ srflx raddr 10.0.0.5 rport 40032';
     assert.deepEqual(rewriteCandidate(srflx, ['203.0.113.7']), [srflx]);
     assert.deepEqual(rewriteCandidate(host, []), [host.slice(2)]);
+  });
+
+  it('takes the candidates out of an SDP, each with the mid of its section', () => {
+    const sdp = [
+      'v=0',
+      'o=- 1 1 IN IP4 127.0.0.1',
+      's=-',
+      't=0 0',
+      'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+      'a=mid:0',
+      'a=candidate:1 1 UDP 2114977791 10.0.0.5 40032 typ host',
+      'a=end-of-candidates',
+      'm=video 9 UDP/TLS/RTP/SAVPF 96',
+      'a=candidate:2 1 UDP 2114977791 10.0.0.5 40034 typ host',
+      'a=mid:1',
+      '',
+    ].join('\r\n');
+    const split = splitSdpCandidates(sdp);
+    assert.deepEqual(split.candidates, [
+      ['candidate:1 1 UDP 2114977791 10.0.0.5 40032 typ host', '0'],
+      ['candidate:2 1 UDP 2114977791 10.0.0.5 40034 typ host', '1'],
+    ]);
+    assert.deepEqual(sdpCandidates(split.sdp), []);
+    assert.ok(!split.sdp.includes('end-of-candidates'));
+    assert.ok(split.sdp.includes('a=mid:1'));
   });
 
   it('validates its configuration once and converts browser-style ICE servers', () => {
@@ -527,7 +552,7 @@ describe('sfu: router with in-process peers', () => {
     }
   });
 
-  it('delivers every local candidate exactly once, in the SDP or as a localCandidate event (trickle)', async () => {
+  it("delivers every local candidate exactly once; an offer's candidates wait for the answer", async () => {
     await withRouter({ iceGatheringTimeoutMs: 0 }, async (router, keep) => {
       const events = new Map<string, string[]>();
       router.on('localCandidate', (e) =>
@@ -535,19 +560,29 @@ describe('sfu: router with in-process peers', () => {
       );
       const pub = keep(new TestPublisher('A'));
       await pub.publish(router);
+      const sub = keep(new TestSubscriber('B'));
       const res = await router.subscribe('B', 'A');
-      await sleep(500);
-      for (const [transportId, sdp] of [[res.transportId, res.offerSdp]] as const) {
-        const inSdp = sdp
-          .split('\r\n')
-          .filter((l) => l.startsWith('a=candidate:'))
-          .map((l) => l.slice(2));
-        const trickled = events.get(transportId) ?? [];
-        const all = [...inSdp, ...trickled];
-        // Bound to 127.0.0.1: exactly one host candidate, wherever it was delivered.
-        assert.equal(all.length, 1, JSON.stringify(all));
-        assert.match(all[0]!, /^candidate:\S+ 1 UDP \d+ 127\.0\.0\.1 \d+ typ host/);
-      }
+      await sleep(300);
+      // The SFU offers on this leg: nothing lets the peer reach it before it holds the answer.
+      assert.deepEqual(sdpCandidates(res.offerSdp), [], 'no candidate in the offer');
+      assert.deepEqual(events.get(res.transportId) ?? [], [], 'no candidate before the answer');
+      sub.pc.setRemoteDescription(res.offerSdp, 'offer');
+      const answer = await new Promise<string>((resolve) => {
+        sub.pc.onGatheringStateChange((st) => st === 'complete' && resolve(sub.pc.localDescription()!.sdp));
+        if (sub.pc.gatheringState() === 'complete') resolve(sub.pc.localDescription()!.sdp);
+      });
+      await router.setAnswer(res.transportId, answer);
+      await waitFor('the held candidate', () => (events.get(res.transportId) ?? []).length > 0);
+      await sleep(300);
+      const trickled = events.get(res.transportId) ?? [];
+      // Bound to 127.0.0.1: exactly one host candidate, delivered once.
+      assert.equal(trickled.length, 1, JSON.stringify(trickled));
+      assert.match(trickled[0]!, /^candidate:\S+ 1 UDP \d+ 127\.0\.0\.1 \d+ typ host/);
+      await waitFor(
+        'the subscriber transport to connect',
+        () =>
+          router.stats().perTransport.find((t) => t.transportId === res.transportId)?.state === 'connected',
+      );
       // The publisher transport's candidate went out too (in its answer or as an event), and the
       // peer connected with it.
       assert.equal(

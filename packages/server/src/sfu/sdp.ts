@@ -378,3 +378,31 @@ export function sdpCandidates(sdp: string): string[] {
     .filter((l) => l.startsWith('a=candidate:'))
     .map((l) => l.slice(2));
 }
+
+/**
+ * An SDP without its candidate lines (and end-of-candidates), and those candidates with the mid
+ * of their media section, ready to be sent as trickled candidates.
+ */
+export function splitSdpCandidates(sdp: string): { sdp: string; candidates: [string, string][] } {
+  const kept: string[] = [];
+  const candidates: [string, string][] = [];
+  let sectionStart = -1;
+  const sectionCandidates: string[] = [];
+  const flushSection = (): void => {
+    if (sectionStart < 0) return;
+    const midLine = kept.slice(sectionStart).find((l) => l.startsWith('a=mid:'));
+    const mid = midLine ? midLine.slice('a=mid:'.length).trim() : String(sectionStart);
+    for (const c of sectionCandidates.splice(0)) candidates.push([c, mid]);
+  };
+  const lines = sdp.split(/\r?\n/);
+  for (const line of lines) {
+    if (line.startsWith('m=')) {
+      flushSection();
+      sectionStart = kept.length;
+    }
+    if (line.startsWith('a=candidate:')) sectionCandidates.push(line.slice(2));
+    else if (line !== 'a=end-of-candidates') kept.push(line);
+  }
+  flushSection();
+  return { sdp: kept.join('\r\n'), candidates };
+}

@@ -47,7 +47,13 @@ import {
   type ReportBlock,
 } from './rtcp.js';
 import { NackTracker, ReceiveStats } from './rtp-stats.js';
-import { candidateKey, rewriteCandidate, rewriteSdpCandidates, sdpCandidates } from './sdp.js';
+import {
+  candidateKey,
+  rewriteCandidate,
+  rewriteSdpCandidates,
+  sdpCandidates,
+  splitSdpCandidates,
+} from './sdp.js';
 import type {
   LocalCandidateEvent,
   PublishedTrack,
@@ -167,6 +173,8 @@ export abstract class Transport {
   readonly #sdpCandidateKeys = new Set<string>();
   #remoteDescriptionSet = false;
   readonly #pendingRemoteCandidates: [string, string][] = [];
+  /** Local candidates held back until the answer is set (offerer legs only; see localSdp). */
+  readonly #heldLocalCandidates: [string, string][] = [];
   readonly #gathered: Promise<void>;
   readonly #described: Promise<void>;
   /** Every native Track of this PeerConnection, kept referenced until close. */
@@ -259,9 +267,28 @@ export abstract class Transport {
     });
   }
 
+  /**
+   * Where the SFU is the offerer, the peer must not reach it before the SFU holds the answer:
+   * libdatachannel lets ICE complete on early connectivity checks and then verifies the DTLS
+   * fingerprint against a remote description it does not have yet, so the handshake fails (seen
+   * under load, when the answer travels slower than the browser's checks). Keeping every local
+   * candidate until the answer is set closes that window for one signaling hop of setup time.
+   */
+  #holdsCandidatesUntilAnswer(): boolean {
+    return this.role === 'subscriber' && !this.#remoteDescriptionSet;
+  }
+
   #onLocalCandidate(candidate: string, mid: string): void {
-    // Candidates found before the SDP was handed out are in that SDP already.
+    // Candidates found before the SDP was handed out are in that SDP already (or held with it).
     if (this.#closed || !this.#sdpReturned) return;
+    if (this.#holdsCandidatesUntilAnswer()) {
+      this.#heldLocalCandidates.push([candidate, mid]);
+      return;
+    }
+    this.#emitLocalCandidate(candidate, mid);
+  }
+
+  #emitLocalCandidate(candidate: string, mid: string): void {
     for (const c of rewriteCandidate(candidate, this.ctx.config.announcedIps)) {
       const key = candidateKey(c);
       if (this.#sdpCandidateKeys.has(key)) continue;
@@ -283,14 +310,20 @@ export abstract class Transport {
     if (this.#closed) throw new SfuError('negotiation-failed', 'the transport closed during negotiation');
     const desc = this.pc.localDescription();
     if (!desc) throw new SfuError('negotiation-failed', 'libdatachannel produced no local description');
+    this.#sdpReturned = true;
+    if (this.#holdsCandidatesUntilAnswer()) {
+      const split = splitSdpCandidates(desc.sdp);
+      this.#heldLocalCandidates.push(...split.candidates);
+      return rewriteSdpCandidates(split.sdp, this.ctx.config.announcedIps);
+    }
     const sdp = rewriteSdpCandidates(desc.sdp, this.ctx.config.announcedIps);
     for (const c of sdpCandidates(sdp)) this.#sdpCandidateKeys.add(candidateKey(c));
-    this.#sdpReturned = true;
     return sdp;
   }
 
   protected remoteDescriptionSet(): void {
     this.#remoteDescriptionSet = true;
+    for (const [c, mid] of this.#heldLocalCandidates.splice(0)) this.#emitLocalCandidate(c, mid);
     for (const [c, mid] of this.#pendingRemoteCandidates.splice(0)) this.#addCandidate(c, mid);
   }
 

@@ -49,8 +49,6 @@ describe('call page in Chromium', () => {
   let main: SignedApp;
   let other: SignedApp;
   const contexts: BrowserContext[] = [];
-  /** Set when the server has no media plane yet: media assertions are skipped with this reason. */
-  let noMedia: string | null = null;
 
   async function callApp(name: string): Promise<SignedApp> {
     const created = await owner.post<CallApp>(callAppsUrl(), { name });
@@ -243,13 +241,6 @@ describe('call page in Chromium', () => {
       await joinRoom(bob, roomId);
       carol = await openCall(credential(main, 'carol'), `?room=${roomId}&join=1`);
       await waitStatus(carol, 'in-room'); // joined by itself
-      // With no media plane on the server, publish fails with this message.
-      const error = alice.getByTestId('error');
-      await alice.waitForTimeout(1500);
-      if (await error.isVisible()) {
-        const text = await error.innerText();
-        if (/media plane is not available/i.test(text)) noMedia = text;
-      }
     });
 
     it('shows the room id, a share link, the local video and a tile per participant', async () => {
@@ -266,8 +257,7 @@ describe('call page in Chromium', () => {
       }
     });
 
-    it('every page decodes the video and receives the audio of the other two', async (t) => {
-      if (noMedia) return t.skip(`the server has no media plane yet: ${noMedia}`);
+    it('every page decodes the video and receives the audio of the other two', async () => {
       for (const [uid, page] of pages()) {
         for (const [otherUid] of pages()) {
           if (otherUid !== uid) await assertReceives(page, otherUid, uid);
@@ -275,8 +265,7 @@ describe('call page in Chromium', () => {
       }
     });
 
-    it('mute shows on the other pages as tracksChanged', async (t) => {
-      if (noMedia) return t.skip(`the server has no media plane yet: ${noMedia}`);
+    it('mute shows on the other pages as tracksChanged', async () => {
       await bob.getByTestId('mute-audio').click();
       await alice.locator('figure[data-testid="tile-bob"][data-audio="muted"]').waitFor();
       await bob.locator('[data-testid="mute-audio"][aria-pressed="true"]').waitFor();
@@ -284,8 +273,7 @@ describe('call page in Chromium', () => {
       await alice.locator('figure[data-testid="tile-bob"][data-audio="on"]').waitFor();
     });
 
-    it('unpublishing video re-subscribes the others to audio only; publishing again brings it back', async (t) => {
-      if (noMedia) return t.skip(`the server has no media plane yet: ${noMedia}`);
+    it('unpublishing video re-subscribes the others to audio only; publishing again brings it back', async () => {
       await carol.evaluate(() =>
         (
           window as unknown as { parleyCall: { room: { unpublish(kind: string): Promise<void> } } }
@@ -319,10 +307,8 @@ describe('call page in Chromium', () => {
         const seen = await events(page);
         assert.ok(!seen.some((e) => e.startsWith('left:bob')), `no leave for bob: ${seen.join(' ')}`);
       }
-      if (!noMedia) {
-        await assertReceives(alice, 'bob', 'alice after bob resumed');
-        await assertReceives(bob, 'carol', 'bob after resuming');
-      }
+      await assertReceives(alice, 'bob', 'alice after bob resumed');
+      await assertReceives(bob, 'carol', 'bob after resuming');
     });
 
     it('one leaves and the others see it; they rejoin and media flows again', async () => {
@@ -335,14 +321,11 @@ describe('call page in Chromium', () => {
       await joinRoom(carol, roomId);
       for (const page of [alice, bob]) await page.getByTestId('remote-video-carol').waitFor();
       await carol.getByTestId('remote-video-alice').waitFor();
-      if (!noMedia) {
-        await assertReceives(alice, 'carol', 'alice after carol rejoined');
-        await assertReceives(carol, 'bob', 'carol after rejoining');
-      }
+      await assertReceives(alice, 'carol', 'alice after carol rejoined');
+      await assertReceives(carol, 'bob', 'carol after rejoining');
     });
 
-    it('reported no error on any page along the way', async (t) => {
-      if (noMedia) return t.skip(`the server has no media plane yet: ${noMedia}`);
+    it('reported no error on any page along the way', async () => {
       for (const [uid, page] of pages()) {
         const errors = (await events(page)).filter(
           (e) => e.startsWith('error:') || e.startsWith('client-error:'),

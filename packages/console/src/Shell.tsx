@@ -46,6 +46,7 @@ import { CallAppsPage } from './pages/CallApps';
 import { FeatureConfigPage } from './pages/FeatureConfig';
 import { RoomsPage } from './pages/Rooms';
 import { CallbacksPage } from './pages/Callbacks';
+import { RecordingsPage } from './pages/Recordings';
 import { TokensPage } from './pages/Tokens';
 import { MembersPage } from './pages/Members';
 import { AuditPage } from './pages/Audit';
@@ -54,7 +55,12 @@ import { CreateAppModal, NoAppPage } from './pages/NoApp';
 type RouteName = keyof typeof patterns;
 
 /** The pages of one call application, by route. */
-const callAppPages = { config: FeatureConfigPage, rooms: RoomsPage, callbacks: CallbacksPage };
+const callAppPages = {
+  config: FeatureConfigPage,
+  rooms: RoomsPage,
+  callbacks: CallbacksPage,
+  recordings: RecordingsPage,
+};
 
 function resolve(path: string): { name: RouteName; params: Record<string, string> } | null {
   for (const name of Object.keys(patterns) as RouteName[]) {
@@ -209,7 +215,8 @@ function RoutePage(props: { name: RouteName; params: Record<string, string> }): 
     case 'callApps':
     case 'config':
     case 'rooms':
-    case 'callbacks': {
+    case 'callbacks':
+    case 'recordings': {
       if (ws.apps === null)
         return ws.appsError ? (
           <LoadError error={ws.appsError} onRetry={() => void ws.reloadApps()} />

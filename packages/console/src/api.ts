@@ -25,6 +25,9 @@ import type {
   KeyInfo,
   LiveRoom,
   Member,
+  Recording,
+  RecordingList,
+  RecordingListQuery,
   RevealedKey,
   Role,
   Session,
@@ -270,6 +273,24 @@ export const api = {
       {},
     ),
 
+  // recordings (cloud recording files of a call application)
+  listRecordings: (workspaceId: string, appId: string, bizName: string, query: RecordingListQuery) =>
+    request<RecordingList>(
+      'GET',
+      withQuery(`${callApp(workspaceId, appId, bizName)}/recordings`, { ...query }),
+    ),
+  getRecording: (workspaceId: string, appId: string, bizName: string, recordId: string) =>
+    request<Recording>('GET', `${callApp(workspaceId, appId, bizName)}/recordings/${enc(recordId)}`),
+  /** 409 RECORDING_ACTIVE while it is recording or finishing. */
+  deleteRecording: (workspaceId: string, appId: string, bizName: string, recordId: string) =>
+    request<void>('DELETE', `${callApp(workspaceId, appId, bizName)}/recordings/${enc(recordId)}`),
+  /** Starts recording a live room; 409 RECORDING_ACTIVE when it is already recorded. */
+  startRecording: (workspaceId: string, appId: string, bizName: string, roomId: string) =>
+    request<Recording>('POST', `${callApp(workspaceId, appId, bizName)}/rooms/${enc(roomId)}/recording`, {}),
+  /** Stops the room's recording (the file follows); 409 RECORDING_NOT_ACTIVE when there is none. */
+  stopRecording: (workspaceId: string, appId: string, bizName: string, roomId: string) =>
+    request<Recording>('DELETE', `${callApp(workspaceId, appId, bizName)}/rooms/${enc(roomId)}/recording`),
+
   // members
   listMembers: (workspaceId: string) => request<Items<Member>>('GET', `${ws(workspaceId)}/members`),
   addMember: (workspaceId: string, body: AddMemberRequest) =>
@@ -299,4 +320,7 @@ export const links = {
   callbackDocs: '/docs/callbacks',
   /** The call page of the browser SDK (packages/client). */
   callPage: '/call/',
+  /** A recording's file (`Recording.fileUrl`, same origin: the session cookie authorises it) as an attachment. */
+  recordingDownload: (fileUrl: string): string =>
+    `${fileUrl}${fileUrl.includes('?') ? '&' : '?'}download=true`,
 };

@@ -16,12 +16,19 @@ export function fieldIssueText(
   const reason = issue.reason ?? '';
   const field = lastSegment(issue.field);
   const key =
-    reason === 'BAD_CHARACTERS' && idFields.has(field) ? 'reason.BAD_CHARACTERS_ID' : `reason.${reason}`;
+    reason === 'BAD_CHARACTERS' && idFields.has(field)
+      ? 'reason.BAD_CHARACTERS_ID'
+      : reason === 'INVALID' && field === 'recordMediaType'
+        ? 'reason.INVALID_MEDIA_TYPE'
+        : `reason.${reason}`;
   if (!isMessageKey(key)) return issue.message;
-  // The shared validators put the offending value in quotes and the limit as the only number.
+  // The shared validators put the offending value in quotes and the limit as the only number; a
+  // range (OUT_OF_RANGE) as "from <min> to <max>".
   const value = /"([^"]*)"/.exec(issue.message)?.[1] ?? '';
-  const max = /(\d+)/.exec(issue.message)?.[1] ?? '';
-  return t(key, { value, max });
+  const numbers = issue.message.match(/\d+/g) ?? [];
+  const min = numbers[0] ?? '';
+  const max = (reason === 'OUT_OF_RANGE' ? numbers[numbers.length - 1] : numbers[0]) ?? '';
+  return t(key, { value, min, max });
 }
 
 export function fieldIssueFromError(error: unknown): (FieldIssue & { field: string }) | null {

@@ -5,6 +5,7 @@ export const patterns = {
   config: '/w/:ws/apps/:appId/call-apps/:bizName/config',
   rooms: '/w/:ws/apps/:appId/call-apps/:bizName/rooms',
   callbacks: '/w/:ws/apps/:appId/call-apps/:bizName/callbacks',
+  recordings: '/w/:ws/apps/:appId/call-apps/:bizName/recordings',
   appLanding: '/w/:ws/call-apps',
   tokens: '/w/:ws/tokens',
   members: '/w/:ws/members',
@@ -20,6 +21,8 @@ export const paths = {
     pathOf('w', ws, 'apps', appId, 'call-apps', bizName, 'rooms'),
   callbacks: (ws: string, appId: string, bizName: string): string =>
     pathOf('w', ws, 'apps', appId, 'call-apps', bizName, 'callbacks'),
+  recordings: (ws: string, appId: string, bizName: string): string =>
+    pathOf('w', ws, 'apps', appId, 'call-apps', bizName, 'recordings'),
   appLanding: (ws: string): string => pathOf('w', ws, 'call-apps'),
   tokens: (ws: string): string => pathOf('w', ws, 'tokens'),
   members: (ws: string): string => pathOf('w', ws, 'members'),

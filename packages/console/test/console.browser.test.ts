@@ -3,6 +3,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../../server/test/chromium.js';
 import type {
@@ -14,6 +18,8 @@ import type {
   Credential,
   FeatureConfigResponse,
   LiveRoom,
+  Recording,
+  RecordingList,
 } from '@parley/protocol';
 import {
   adminEmail,
@@ -408,5 +414,335 @@ describe('console callbacks in Chromium', () => {
     );
     assert.equal(audit.body.total, 1);
     await context.close();
+  });
+});
+
+describe('console recordings in Chromium', () => {
+  let server: TestServer;
+  let owner: ApiClient;
+  let browser: Browser;
+  let mediaDir: string;
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    server = await startTestServer();
+    owner = await ownerClient(server);
+    browser = await launchChromium();
+    mediaDir = mkdtempSync(path.join(tmpdir(), 'parley-console-rec-'));
+  });
+  after(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await server?.stop();
+    if (mediaDir) rmSync(mediaDir, { recursive: true, force: true });
+  });
+
+  async function signedInPage(email: string, password: string): Promise<Page> {
+    const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1440, height: 900 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(`${server.url}/`);
+    await page.getByTestId('login-email').fill(email);
+    await page.getByTestId('login-password').fill(password);
+    await page.getByTestId('login-submit').click();
+    await page.waitForURL(/\/call-apps$/);
+    return page;
+  }
+
+  /** A real 3 s H.264/AAC MP4, as a finished recording would be. */
+  function makeMp4(name: string): string {
+    const file = path.join(mediaDir, name);
+    execFileSync(
+      'ffmpeg',
+      [
+        ...['-hide_banner', '-loglevel', 'error', '-y'],
+        ...['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15', '-f', 'lavfi', '-i', 'sine', '-t', '3'],
+        ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-movflags', '+faststart', file],
+      ],
+      { stdio: 'pipe' },
+    );
+    return file;
+  }
+
+  it('saves the recording options with field errors from the shared validation', async () => {
+    const callApp = (await owner.post<CallApp>(callAppsUrl(), { name: 'Recording options' })).body;
+    const configUrl = `${callAppsUrl()}/${callApp.bizName}/config`;
+    const initial = (await owner.get<FeatureConfigResponse>(configUrl)).body;
+    assert.equal(initial.config.recordMediaType, 0);
+    assert.equal(initial.config.recordMaxMixedStreams, 9);
+
+    const page = await signedInPage(adminEmail, adminPassword);
+    await page.goto(`${server.url}/w/default/apps/default/call-apps/${callApp.bizName}/config`);
+    const mediaType = page.getByTestId('field-recordMediaType');
+    const maxMixed = page.getByTestId('field-recordMaxMixedStreams');
+    await mediaType.waitFor();
+    // Read-only view shows the saved values.
+    assert.match(await mediaType.innerText(), /Audio \+ video/);
+    assert.equal(await maxMixed.inputValue(), '9');
+    assert.equal(await maxMixed.isEditable(), false);
+
+    await page.getByTestId('config-edit').click();
+    await mediaType.click();
+    await page.locator('.ant-select-item-option').filter({ hasText: 'Audio only' }).click();
+    await page.getByTestId('max-mixed-streams-unused').waitFor();
+    await maxMixed.fill('4');
+    await page.getByTestId('config-save').click();
+    await page.getByTestId('config-edit').waitFor();
+    const saved = (await owner.get<FeatureConfigResponse>(configUrl)).body;
+    assert.equal(saved.config.recordMediaType, 1);
+    assert.equal(saved.config.recordMaxMixedStreams, 4);
+    await page.reload();
+    await page.getByTestId('config-edit').waitFor();
+    assert.match(await mediaType.innerText(), /Audio only/);
+    assert.equal(await maxMixed.inputValue(), '4');
+
+    // Out of range: the field error of the shared validator, and nothing saved.
+    const fieldError = page
+      .locator('.ant-form-item-has-error')
+      .filter({ has: maxMixed })
+      .locator('.ant-form-item-explain-error');
+    for (const wrong of ['17', '0']) {
+      await page.getByTestId('config-edit').click();
+      await maxMixed.fill(wrong);
+      await page.getByTestId('config-save').click();
+      await fieldError.waitFor();
+      assert.equal(await fieldError.innerText(), 'Enter a whole number from 1 to 16');
+      assert.equal(await page.locator('.ant-form-item-has-error').count(), 1);
+      assert.deepEqual((await owner.get<FeatureConfigResponse>(configUrl)).body, saved);
+      await page.getByTestId('config-cancel').click();
+      assert.equal(await maxMixed.inputValue(), '4');
+      await fieldError.waitFor({ state: 'detached' });
+    }
+
+    // The server's own check answers the same way (config.recordMaxMixedStreams, OUT_OF_RANGE).
+    const refused = await owner.put<{ field: string; reason: string }>(configUrl, {
+      version: saved.version,
+      config: { ...saved.config, recordMaxMixedStreams: 17 },
+    });
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
+    assert.equal(refused.body.field, 'config.recordMaxMixedStreams');
+    assert.equal(refused.body.reason, 'OUT_OF_RANGE');
+  });
+
+  it('starts and stops recording a live room from the rooms page, and shows why a start is refused', async () => {
+    const callApp = (await owner.post<CallApp>(callAppsUrl(), { name: 'Record a room' })).body;
+    const base = `${callAppsUrl()}/${callApp.bizName}`;
+    const roomId = (await owner.post<LiveRoom>(`${base}/rooms`, {})).body.roomId;
+    const page = await signedInPage(adminEmail, adminPassword);
+    await page.goto(`${server.url}/w/default/apps/default/call-apps/${callApp.bizName}/rooms`);
+    const start = page.getByTestId(`room-record-start-${roomId}`);
+    const stop = page.getByTestId(`room-record-stop-${roomId}`);
+    const tag = page.getByTestId(`room-recording-${roomId}`);
+    await start.waitFor();
+    assert.equal(await stop.count(), 0, 'a room not being recorded offers start only');
+
+    await start.click();
+    await page.getByText(`Recording room ${roomId}.`).waitFor();
+    await tag.and(page.locator('[data-status="recording"]')).waitFor();
+    await stop.waitFor();
+    assert.equal(await start.count(), 0);
+    const active = (await owner.get<RecordingList>(`${base}/recordings?status=recording`)).body;
+    assert.deepEqual(
+      active.items.map((r) => [r.roomId, r.trigger]),
+      [[roomId, 'api']],
+    );
+
+    await stop.click();
+    await page.getByTestId('confirm-record-stop').click();
+    await page.getByText(`Recording of room ${roomId} stopped`).waitFor();
+    // Finishing, then (no media in this room) failed: the room can be recorded again.
+    await start.waitFor({ timeout: 15_000 });
+    for (const action of ['recording.start', 'recording.stop']) {
+      const audit = await owner.get<{ total: number }>(`/api/v1/workspaces/default/audit?action=${action}`);
+      assert.equal(audit.body.total, 1, action);
+    }
+
+    // While the recordings cannot be read the state is unknown: both actions, the server decides.
+    await page.route(/\/recordings\?status=/, (route) => route.abort());
+    await page.getByTestId(`room-row-${roomId}`).getByText('Unknown').waitFor();
+    await stop.waitFor();
+    const startedElsewhere = await owner.post(`${base}/rooms/${roomId}/recording`, {});
+    assert.equal(startedElsewhere.status, 201, JSON.stringify(startedElsewhere.body));
+    await start.click();
+    await page.locator('.ant-message').getByText('This room is already being recorded').waitFor();
+    // The message of the first stop may still show: wait for one more.
+    const stoppedMessages = page.locator('.ant-message').getByText(`Recording of room ${roomId} stopped`);
+    const shownBefore = await stoppedMessages.count();
+    await stop.click();
+    await page.getByTestId('confirm-record-stop').click();
+    await stoppedMessages.nth(shownBefore).waitFor();
+    await page.unroute(/\/recordings\?status=/);
+    const stillRecording = (await owner.get<RecordingList>(`${base}/recordings?status=recording`)).body;
+    assert.equal(stillRecording.total, 0, JSON.stringify(stillRecording));
+  });
+
+  it('lists, plays, downloads and deletes recordings', async () => {
+    const callApp = (await owner.post<CallApp>(callAppsUrl(), { name: 'Recordings in browser' })).body;
+    const base = `${callAppsUrl()}/${callApp.bizName}`;
+    const doneFile = makeMp4('done.mp4');
+    const keptFile = path.join(mediaDir, 'kept.mp4');
+    copyFileSync(doneFile, keptFile);
+    const now = Date.now();
+    const row = (recordId: string, startedAt: number) => ({
+      record_id: recordId,
+      workspace_id: 'default',
+      app_id: 'default',
+      biz_name: callApp.bizName,
+      room_id: `room_${recordId}`,
+      trigger: 'auto' as const,
+      media_type: 0,
+      started_at: startedAt,
+      record_start_time: startedAt + 200,
+      ended_at: startedAt + 3200,
+      storage: 'local' as const,
+      file_type: 1,
+      object_key: null,
+      updated_at: now,
+    });
+    await server.db.db
+      .insertInto('recordings')
+      .values([
+        {
+          ...row('rec_done', now - 60_000),
+          status: 'done',
+          duration_ms: 3000,
+          size_bytes: statSync(doneFile).size,
+          file_path: doneFile,
+          local_path: doneFile,
+          failure_code: null,
+          failure_message: null,
+        },
+        {
+          ...row('rec_failed', now - 50_000),
+          trigger: 'api',
+          status: 'failed',
+          duration_ms: null,
+          size_bytes: null,
+          storage: null,
+          file_type: null,
+          file_path: null,
+          local_path: null,
+          failure_code: 100102,
+          failure_message: 'ffmpeg exited with code 1',
+        },
+        {
+          ...row('rec_kept', now - 40_000),
+          media_type: 1,
+          status: 'done',
+          duration_ms: 3000,
+          size_bytes: statSync(keptFile).size,
+          file_path: keptFile,
+          local_path: keptFile,
+          failure_code: 100201,
+          failure_message: 'upload failed after 4 attempts',
+        },
+      ])
+      .execute();
+
+    const page = await signedInPage(adminEmail, adminPassword);
+    await page.goto(`${server.url}/w/default/apps/default/call-apps/${callApp.bizName}/config`);
+    await page.getByTestId('config-recordings').click();
+    await page.waitForURL(new RegExp(`/call-apps/${callApp.bizName}/recordings$`));
+
+    const done = page.getByTestId('recording-row-rec_done');
+    const failed = page.getByTestId('recording-row-rec_failed');
+    const kept = page.getByTestId('recording-row-rec_kept');
+    await done.locator('[data-status="done"]').waitFor();
+    await failed.locator('[data-status="failed"]').waitFor();
+    await kept.locator('[data-status="done"]').waitFor();
+    const doneText = await done.innerText();
+    assert.match(doneText, /room_rec_done/);
+    assert.match(doneText, /\d{4}-\d{2}-\d{2} \d{2}:\d{2}/);
+    assert.match(doneText, /0:03/);
+    assert.match(doneText, /\d+(\.\d+)? KB/);
+    assert.match(doneText, /Audio \+ video/);
+    assert.match(doneText, /Local disk/);
+    assert.match(doneText, /Auto/);
+    const failedText = await failed.innerText();
+    assert.match(failedText, /100102 Could not convert the recording file format/);
+    assert.match(failedText, /ffmpeg exited with code 1/);
+    assert.match(failedText, /API/);
+    assert.equal(await page.getByTestId('recording-play-rec_failed').isDisabled(), true);
+    assert.match(await kept.innerText(), /Audio only/);
+    assert.match(
+      await page.getByTestId('recording-failure-rec_kept').innerText(),
+      /upload to object storage failed; the file was kept/i,
+    );
+    // Newest first.
+    const order = await page
+      .locator('[data-testid^="recording-row-"]')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-testid')));
+    assert.deepEqual(order, ['recording-row-rec_kept', 'recording-row-rec_failed', 'recording-row-rec_done']);
+
+    // Filters: status, then room ID.
+    await page.getByTestId('recording-filter-status').click();
+    await page.locator('.ant-select-item-option').filter({ hasText: 'Failed' }).click();
+    await done.waitFor({ state: 'detached' });
+    assert.equal(await failed.count(), 1);
+    await page.getByTestId('recording-filter-reset').click();
+    await page.getByTestId('recording-filter-roomId').fill('room_rec_kept');
+    await failed.waitFor({ state: 'detached' });
+    assert.equal(await kept.count(), 1);
+    await page.getByTestId('recording-filter-reset').click();
+    await done.waitFor();
+
+    // Play: the file in a <video>, same origin, authorised by the session cookie.
+    await page.getByTestId('recording-play-rec_done').click();
+    const video = page.getByTestId('recording-video');
+    await video.waitFor();
+    await page.waitForFunction(
+      () => {
+        const v = document.querySelector<HTMLVideoElement>('[data-testid="recording-video"]');
+        return v !== null && (v.readyState >= 2 || v.error !== null);
+      },
+      undefined,
+      { timeout: 15_000 },
+    );
+    const state = await page.evaluate(() => {
+      const v = document.querySelector<HTMLVideoElement>('[data-testid="recording-video"]');
+      return { readyState: v?.readyState, duration: v?.duration, error: v?.error?.message ?? null };
+    });
+    assert.equal(state.error, null, JSON.stringify(state));
+    assert.ok((state.readyState ?? 0) >= 2, JSON.stringify(state));
+    assert.ok(Math.abs((state.duration ?? 0) - 3) < 0.3, JSON.stringify(state));
+    await page.getByTestId('recording-player-close').click();
+    await video.waitFor({ state: 'detached' });
+
+    // Download: an attachment.
+    const href = await page.getByTestId('recording-download-rec_done').getAttribute('href');
+    assert.ok(href, 'the download link has a URL');
+    const recording = (await owner.get<Recording>(`${base}/recordings/rec_done`)).body;
+    assert.equal(href, `${recording.fileUrl}?download=true`);
+    const download = await page.request.get(new URL(href, server.url).href);
+    assert.equal(download.status(), 200);
+    assert.match(download.headers()['content-disposition'] ?? '', /^attachment/);
+    assert.equal((await download.body()).length, statSync(doneFile).size);
+
+    // Delete, after confirming: the row goes, and so does the recording.
+    await page.getByTestId('recording-delete-rec_done').click();
+    await page.getByTestId('confirm-recording-delete').click();
+    await done.waitFor({ state: 'detached' });
+    const gone = await owner.get(`${base}/recordings/rec_done`);
+    assert.equal(gone.status, 404, JSON.stringify(gone.body));
+    assert.equal(gone.body['code'], 'RECORDING_NOT_FOUND');
+    const list = (await owner.get<RecordingList>(`${base}/recordings`)).body;
+    assert.deepEqual(
+      list.items.map((r) => r.recordId),
+      ['rec_kept', 'rec_failed'],
+    );
+    const audit = await owner.get<{ total: number }>(
+      '/api/v1/workspaces/default/audit?action=recording.delete&targetId=rec_done',
+    );
+    assert.equal(audit.body.total, 1);
+
+    // A viewer plays and downloads, but deletes nothing.
+    const viewerApi = await memberClient(server, owner, 'viewer');
+    const session = await viewerApi.get<{ user: { email: string } }>('/api/v1/auth/session');
+    const viewer = await signedInPage(session.body.user.email, 'viewer-password-123');
+    await viewer.goto(`${server.url}/w/default/apps/default/call-apps/${callApp.bizName}/recordings`);
+    await viewer.getByTestId('recording-play-rec_kept').waitFor();
+    assert.equal(await viewer.getByTestId('recording-download-rec_kept').count(), 1);
+    assert.equal(await viewer.locator('[data-testid^="recording-delete-"]').count(), 0);
   });
 });

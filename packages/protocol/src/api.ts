@@ -141,9 +141,21 @@ export const KeyInfoSchema = Type.Object({
 });
 export type KeyInfo = Static<typeof KeyInfoSchema>;
 
+/** recordResult.mediaType of the contract: 0 audio+video, 1 audio only, 2 video only. */
+export const RecordingMediaTypeSchema = Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)], {
+  description: '0 audio+video (one mixed MP4), 1 audio only, 2 video only',
+});
+export type RecordingMediaType = Static<typeof RecordingMediaTypeSchema>;
+
 export const FeatureConfigSchema = Type.Object(
   {
     autoRecord: Type.Boolean({ description: 'Cloud auto-recording; default off' }),
+    recordMediaType: Type.Optional(RecordingMediaTypeSchema),
+    recordMaxMixedStreams: Type.Optional(
+      Type.Integer({
+        description: 'Most video tiles in the mixed file (1-16); default 9. Omitted on save: unchanged',
+      }),
+    ),
     recordingCallbackUrl: Type.String({ description: 'http(s) URL or empty' }),
     roomCallbackUrl: Type.String({ description: 'http(s) URL or empty' }),
     proxyAddress: Type.String({ description: 'host or host:port of the media proxy, or empty' }),
@@ -322,6 +334,9 @@ export const auditActions = [
   'room.removeParticipant',
   'callback.redeliver',
   'callback.secret.rotate',
+  'recording.start',
+  'recording.stop',
+  'recording.delete',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 
@@ -436,3 +451,50 @@ export const CallbackSecretSchema = Type.Object({
 });
 export type CallbackSecret = Static<typeof CallbackSecretSchema>;
 export const CallbackSecretListSchema = Type.Object({ items: Type.Array(CallbackSecretSchema) });
+
+export const RecordingStatusSchema = Type.Union(
+  [Type.Literal('recording'), Type.Literal('finishing'), Type.Literal('done'), Type.Literal('failed')],
+  { description: 'recording → finishing (composing, storing) → done (file saved) or failed' },
+);
+export type RecordingStatus = Static<typeof RecordingStatusSchema>;
+
+export const RecordingSchema = Type.Object({
+  recordId: Type.String(),
+  bizName: Type.String(),
+  roomId: Type.String(),
+  status: RecordingStatusSchema,
+  trigger: Type.Union([Type.Literal('auto'), Type.Literal('api')], {
+    description: 'auto: auto-recording of the call app; api: started by an operator',
+  }),
+  mediaType: RecordingMediaTypeSchema,
+  startedAt: Type.Number({ description: 'When the recording was initialised (epoch ms)' }),
+  recordStartTime: Type.Union([Type.Number(), Type.Null()], {
+    description: 'Server time of the first recorded frame (epoch ms)',
+  }),
+  endedAt: Type.Union([Type.Number(), Type.Null()]),
+  durationMs: Type.Union([Type.Number(), Type.Null()], { description: 'Length of the file' }),
+  sizeBytes: Type.Union([Type.Number(), Type.Null()]),
+  storage: Type.Union([Type.Literal('local'), Type.Literal('s3'), Type.Null()]),
+  fileType: Type.Union([Type.Literal(1), Type.Literal(2), Type.Null()], {
+    description: 'recordResult.fileType: 1 local, 2 object storage',
+  }),
+  filePath: Type.Union([Type.String(), Type.Null()], { description: 'recordResult.filePath' }),
+  failureCode: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'The contract failure code (1000xx-1002xx) when one was raised',
+  }),
+  failureMessage: Type.Union([Type.String(), Type.Null()]),
+  fileUrl: Type.Union([Type.String(), Type.Null()], {
+    description: 'API path serving the file (Range requests; ?download=1 for an attachment)',
+  }),
+});
+export type Recording = Static<typeof RecordingSchema>;
+
+export const RecordingListSchema = pagedList(RecordingSchema);
+export type RecordingList = Static<typeof RecordingListSchema>;
+
+export const RecordingListQuerySchema = Type.Object({
+  status: Type.Optional(RecordingStatusSchema),
+  roomId: Type.Optional(Type.String({ maxLength: 128 })),
+  ...paging(20),
+});
+export type RecordingListQuery = Static<typeof RecordingListQuerySchema>;

@@ -21,6 +21,16 @@ export const errorCatalogue = {
   ROOM_NOT_FOUND: { status: 404, message: 'No such live room for this call application.' },
   PARTICIPANT_NOT_FOUND: { status: 404, message: 'No such participant in the room.' },
   CALLBACK_NOT_FOUND: { status: 404, message: 'No such callback event.' },
+  RECORDING_NOT_FOUND: { status: 404, message: 'No such recording for this call application.' },
+  RECORDING_FILE_GONE: {
+    status: 410,
+    message: 'The recording has no file (it failed, is not finished yet, or its file was deleted).',
+  },
+  RECORDING_ACTIVE: {
+    status: 409,
+    message: 'The room is already being recorded, or the recording is still running.',
+  },
+  RECORDING_NOT_ACTIVE: { status: 409, message: 'The room is not being recorded.' },
   CALLBACK_URL_NOT_SET: { status: 409, message: 'Set the callback URL in the feature configuration first.' },
   WORKSPACE_EXISTS: { status: 409, message: 'A workspace with this id already exists.' },
   APP_EXISTS: { status: 409, message: 'An app with this id already exists in the workspace.' },

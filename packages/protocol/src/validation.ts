@@ -20,7 +20,9 @@ export type FieldReason =
   | 'PORT_INVALID'
   | 'IP_INVALID'
   | 'IP_DUPLICATE'
-  | 'TOO_MANY';
+  | 'TOO_MANY'
+  | 'INVALID'
+  | 'OUT_OF_RANGE';
 
 export const limits = {
   nameMaxLength: 64,
@@ -28,7 +30,12 @@ export const limits = {
   proxyAddressMaxLength: 253 + 6,
   egressIpsMax: 32,
   idMaxLength: 64,
+  maxMixedStreamsMin: 1,
+  maxMixedStreamsMax: 16,
 } as const;
+
+/** Defaults of the recording options of a call application's feature config. */
+export const recordingDefaults = { mediaType: 0 as 0 | 1 | 2, maxMixedStreams: 9 } as const;
 
 const ipv4Part = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const ipv4Re = new RegExp(`^${ipv4Part}(\\.${ipv4Part}){3}$`);
@@ -185,6 +192,8 @@ export function parseEgressIps(field: string, value: string): { ips: string[] } 
 
 export interface FeatureConfigInput {
   autoRecord: boolean;
+  recordMediaType: 0 | 1 | 2;
+  recordMaxMixedStreams: number;
   recordingCallbackUrl: string;
   roomCallbackUrl: string;
   proxyAddress: string;
@@ -212,6 +221,21 @@ export function validateFeatureConfig(input: FeatureConfigInput): {
     const issue = checkProxyAddress('proxyAddress', proxyAddress);
     if (issue) issues.push(issue);
   }
+  if (![0, 1, 2].includes(input.recordMediaType)) {
+    issues.push({
+      field: 'recordMediaType',
+      reason: 'INVALID',
+      message: 'must be 0 (audio+video), 1 (audio only) or 2 (video only)',
+    });
+  }
+  const mixed = input.recordMaxMixedStreams;
+  if (!Number.isInteger(mixed) || mixed < limits.maxMixedStreamsMin || mixed > limits.maxMixedStreamsMax) {
+    issues.push({
+      field: 'recordMaxMixedStreams',
+      reason: 'OUT_OF_RANGE',
+      message: `must be a whole number from ${limits.maxMixedStreamsMin} to ${limits.maxMixedStreamsMax}`,
+    });
+  }
   let proxyEgressIps = '';
   const parsed = parseEgressIps('proxyEgressIps', input.proxyEgressIps);
   if ('issue' in parsed) issues.push(parsed.issue);
@@ -220,6 +244,8 @@ export function validateFeatureConfig(input: FeatureConfigInput): {
     issues,
     value: {
       autoRecord: input.autoRecord,
+      recordMediaType: input.recordMediaType,
+      recordMaxMixedStreams: input.recordMaxMixedStreams,
       recordingCallbackUrl,
       roomCallbackUrl,
       proxyAddress,

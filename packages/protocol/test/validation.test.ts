@@ -83,6 +83,8 @@ describe('address validation', () => {
   it('reports one issue per invalid field of a feature config', () => {
     const { issues } = validateFeatureConfig({
       autoRecord: false,
+      recordMediaType: 3 as 0,
+      recordMaxMixedStreams: 17,
       recordingCallbackUrl: 'ftp://x.example.com',
       roomCallbackUrl: 'https://ok.example.com/',
       proxyAddress: 'bad host',
@@ -93,6 +95,8 @@ describe('address validation', () => {
       [
         ['recordingCallbackUrl', 'URL_SCHEME'],
         ['proxyAddress', 'HOST_INVALID'],
+        ['recordMediaType', 'INVALID'],
+        ['recordMaxMixedStreams', 'OUT_OF_RANGE'],
         ['proxyEgressIps', 'IP_INVALID'],
       ],
     );

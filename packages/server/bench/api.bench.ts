@@ -57,6 +57,8 @@ async function fill(server: TestServer, bearer: string): Promise<number[]> {
         app_id: 'default',
         name: `${words[i % words.length]} line ${i}`,
         auto_record: i % 3 === 0 ? 1 : 0,
+        record_media_type: 0,
+        record_max_mixed_streams: 9,
         recording_callback_url: '',
         room_callback_url: '',
         proxy_address: '',

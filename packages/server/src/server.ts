@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import type { ParleyConfig } from './config/config.js';
+import { ConfigError, type ParleyConfig } from './config/config.js';
 import { buildHttpApp } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import { KeyVault, loadMasterKey } from './security/keys.js';
@@ -16,8 +16,16 @@ import { LoginLimiter } from './services/login-limiter.js';
 import { openDb, type OpenedDb } from './store/db.js';
 import { RoomRegistry } from './rooms/room.js';
 import { SignalingServer } from './signaling/server.js';
-import type { MediaPlane } from './signaling/media.js';
-import { sfuMediaPlane } from './signaling/sfu-media.js';
+import { sfuMediaPlane, type SfuMediaPlane } from './signaling/sfu-media.js';
+import { locateFfmpeg } from './recorder/ffmpeg.js';
+import { RecordingManager } from './recordings/manager.js';
+import { createRecordingMetrics } from './recordings/metrics.js';
+import { recordingFilePath } from './recordings/service.js';
+import {
+  checkObjectStorageConfig,
+  createObjectStorage,
+  type ObjectStorageConfig,
+} from './recordings/object-storage.js';
 import { CallbackDispatcher } from './callbacks/dispatcher.js';
 import { CallbackSender } from './callbacks/deliver.js';
 import { createCallbackMetrics } from './callbacks/metrics.js';
@@ -33,7 +41,6 @@ export interface StartOptions {
   /** PostgreSQL schema to isolate in (tests). */
   pgSchema?: string;
   /** The media plane; defaults to the SFU. */
-  media?: MediaPlane;
 }
 
 export interface RunningServer {
@@ -45,8 +52,23 @@ export interface RunningServer {
   readonly rooms: RoomRegistry;
   readonly signaling: SignalingServer;
   readonly dispatcher: CallbackDispatcher;
+  readonly media: SfuMediaPlane;
+  readonly recordings: RecordingManager;
   /** Idempotent; resolves when everything is closed. */
   close(): Promise<void>;
+}
+
+function s3ConfigOf(config: ParleyConfig): ObjectStorageConfig {
+  return {
+    endpoint: config.s3Endpoint,
+    bucket: config.s3Bucket,
+    region: config.s3Region,
+    accessKeyId: config.s3AccessKeyId,
+    secretAccessKey: config.s3SecretAccessKey,
+    prefix: config.s3Prefix,
+    forcePathStyle: config.s3ForcePathStyle,
+    publicBaseUrl: config.s3PublicBaseUrl,
+  };
 }
 
 export async function startServer(config: ParleyConfig, opts: StartOptions = {}): Promise<RunningServer> {
@@ -99,6 +121,74 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     });
     closers.push(() => dispatcher.close());
     attachRoomCallbacks(rooms, dispatcher, db.db);
+
+    const media = sfuMediaPlane(
+      {
+        portRangeBegin: config.rtcPortMin,
+        portRangeEnd: config.rtcPortMax,
+        announcedIps: [...config.announcedIps],
+        iceServers: config.iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
+        ...(config.rtcBindAddress ? { bindAddress: config.rtcBindAddress } : {}),
+      },
+      log.child({ component: 'sfu' }),
+    );
+    if (config.recordingStorage === 's3') {
+      const problems = checkObjectStorageConfig(s3ConfigOf(config));
+      if (problems.length > 0) {
+        const lines = problems.map((p) => `s3${p.field[0]!.toUpperCase()}${p.field.slice(1)}: ${p.message}`);
+        throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+      }
+    }
+    const storage =
+      config.recordingStorage === 's3'
+        ? createObjectStorage(s3ConfigOf(config), {
+            attempts: config.s3UploadAttempts,
+            log: log.child({ component: 'object-storage' }),
+          })
+        : null;
+    if (storage) closers.push(() => storage.close());
+    let ffmpeg: Promise<string> | null = null;
+    const locate = (): Promise<string> =>
+      (ffmpeg ??= locateFfmpeg({ configuredPath: config.ffmpegPath || null }).then(
+        (found) => {
+          log.info(
+            { ffmpeg: found.path, source: found.source, version: found.versionNumber },
+            'recorder: ffmpeg found',
+          );
+          return found.path;
+        },
+        (err: unknown) => {
+          ffmpeg = null; // looked for again next time (an operator may install it)
+          log.error({ err: String(err) }, 'recorder: no usable ffmpeg; recordings will fail with 100001');
+          throw err;
+        },
+      ));
+    let baseUrl = config.publicUrl.replace(/\/+$/, '');
+    const recordings: RecordingManager = new RecordingManager({
+      db: db.db,
+      registry: rooms,
+      routerFor: (roomId) => media.routerFor(roomId),
+      dispatcher,
+      recordingsDir: config.recordingsDir,
+      ffmpeg: locate,
+      storage,
+      keepLocalCopy: config.s3KeepLocalCopy,
+      localFileUrl: (row) => `${baseUrl}${recordingFilePath(row)}`,
+      warnings: {
+        disconnectAfterMs: config.recordingStreamTimeoutSeconds * 1000,
+        lowFrameRate: {
+          fps: config.recordingLowFrameRate,
+          forMs: config.recordingLowFrameRateSeconds * 1000,
+        },
+      },
+      metrics: createRecordingMetrics(metrics.registry, (): number => recordings.activeCount()),
+      log: log.child({ component: 'recordings' }),
+      now: services.now,
+    });
+    // After the rooms (whose destruction stops recordings), before the dispatcher (which must
+    // take their last callbacks).
+    closers.push(() => recordings.close());
+    rooms.on('roomDestroyed', (e) => media.closeRoom(e.roomId));
     // Rooms close before the dispatcher so their last events reach the outbox.
     closers.push(() => rooms.close('shutdown'));
 
@@ -118,21 +208,10 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
         sender,
         secretOverlapMs: config.callbackSecretOverlapHours * 3600_000,
       },
+      recordings: { svc: services, manager: recordings, storage },
     });
     closers.push(() => app.close());
 
-    const media =
-      opts.media ??
-      sfuMediaPlane(
-        {
-          portRangeBegin: config.rtcPortMin,
-          portRangeEnd: config.rtcPortMax,
-          announcedIps: [...config.announcedIps],
-          iceServers: config.iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
-          ...(config.rtcBindAddress ? { bindAddress: config.rtcBindAddress } : {}),
-        },
-        log.child({ component: 'sfu' }),
-      );
     closers.push(() => media.close());
     const signaling = new SignalingServer({
       db: db.db,
@@ -165,6 +244,13 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       );
     }
     await dispatcher.start();
+    const unfinished = await recordings.recoverUnfinished();
+    if (unfinished > 0)
+      log.warn(
+        { recordings: unfinished },
+        'recordings left unfinished by a previous stop reported as failed',
+      );
+    void locate().catch(() => undefined);
     const orphaned = await closeRoomsLeftByCrash(dispatcher, db.db, services.now());
     if (orphaned > 0)
       log.warn(
@@ -176,6 +262,7 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     const port = typeof address === 'object' && address ? address.port : config.port;
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+    if (baseUrl === '') baseUrl = url;
     log.info(
       { url, database: db.dialect, dataDir: config.dataDir },
       `Parley is listening; console at ${url}/`,
@@ -190,6 +277,8 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       rooms,
       signaling,
       dispatcher,
+      media,
+      recordings,
       // Cascade: signaling (terminals told goodbye) → HTTP → rooms (last room events) →
       // dispatcher (outbox writes and in-flight attempts finish) → callback sender → database.
       close: () => (closing ??= closeAll()),

@@ -129,6 +129,8 @@ for (const db of ['sqlite', 'postgres'] as DbKind[]) {
       const initial = await owner.get<FeatureConfigResponse>(url);
       assert.deepEqual(initial.body.config, {
         autoRecord: false,
+        recordMediaType: 0,
+        recordMaxMixedStreams: 9,
         recordingCallbackUrl: '',
         roomCallbackUrl: '',
         proxyAddress: '',
@@ -138,6 +140,8 @@ for (const db of ['sqlite', 'postgres'] as DbKind[]) {
         version: initial.body.version,
         config: {
           autoRecord: true,
+          recordMediaType: 1,
+          recordMaxMixedStreams: 4,
           recordingCallbackUrl: ' https://biz.example.com/rec?x=1 ',
           roomCallbackUrl: 'http://10.1.2.3:8080/room',
           proxyAddress: 'proxy.example.com:3478',
@@ -147,13 +151,24 @@ for (const db of ['sqlite', 'postgres'] as DbKind[]) {
       assert.equal(saved.status, 200, JSON.stringify(saved.body));
       assert.equal(saved.body.version, initial.body.version + 1);
       const read = await owner.get<FeatureConfigResponse>(url);
-      assert.deepEqual(read.body.config, {
+      const expected = {
         autoRecord: true,
+        recordMediaType: 1,
+        recordMaxMixedStreams: 4,
         recordingCallbackUrl: 'https://biz.example.com/rec?x=1',
         roomCallbackUrl: 'http://10.1.2.3:8080/room',
         proxyAddress: 'proxy.example.com:3478',
         proxyEgressIps: '203.0.113.7;2001:db8::1;198.51.100.2',
+      };
+      assert.deepEqual(read.body.config, expected);
+      // A client that does not know the recording options leaves them as they are.
+      const { recordMediaType: _t, recordMaxMixedStreams: _m, ...older } = expected;
+      const again = await owner.put<FeatureConfigResponse>(url, {
+        version: read.body.version,
+        config: { ...older, proxyAddress: '' },
       });
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      assert.deepEqual(again.body.config, { ...expected, proxyAddress: '' });
       const listed = await owner.get<CallApp>(`${callAppsUrl()}/${app.bizName}`);
       assert.equal(listed.body.autoRecord, true);
     });
@@ -189,6 +204,9 @@ for (const db of ['sqlite', 'postgres'] as DbKind[]) {
         ['proxyEgressIps', '2001:db8::1;2001:DB8::1', 'IP_DUPLICATE'],
         ['proxyEgressIps', '2001:db8:::1', 'IP_INVALID'],
         ['proxyEgressIps', Array.from({ length: 33 }, (_, i) => `10.0.0.${i + 1}`).join(';'), 'TOO_MANY'],
+        ['recordMaxMixedStreams', 0, 'OUT_OF_RANGE'],
+        ['recordMaxMixedStreams', 17, 'OUT_OF_RANGE'],
+        ['recordMaxMixedStreams', 2.5, 'TYPE'],
       ];
       for (const [field, value, reason] of cases) {
         const res = await owner.put(url, { version: v1.version, config: { ...good, [field]: value } });
@@ -201,6 +219,12 @@ for (const db of ['sqlite', 'postgres'] as DbKind[]) {
       const wrongType = await owner.put(url, { version: v1.version, config: { ...good, autoRecord: 'yes' } });
       assert.equal(wrongType.status, 400);
       assert.equal(wrongType.body['field'], 'config.autoRecord');
+      const badMediaType = await owner.put(url, {
+        version: v1.version,
+        config: { ...good, recordMediaType: 3 },
+      });
+      assert.equal(badMediaType.status, 400);
+      assert.equal(badMediaType.body['field'], 'config.recordMediaType');
       const missingField = await owner.put(url, { version: v1.version, config: { autoRecord: true } });
       assert.equal(missingField.status, 400);
       assert.match(String(missingField.body['field']), /^config\./);

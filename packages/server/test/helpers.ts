@@ -116,6 +116,11 @@ export class ApiClient {
   get<T = Record<string, unknown>>(url: string) {
     return this.request<T>('GET', url);
   }
+  /** What authorises a plain fetch (a GET of a file) as this client. */
+  authHeaders(): Record<string, string> {
+    if (this.bearer) return { authorization: `Bearer ${this.bearer}` };
+    return this.cookie ? { cookie: this.cookie } : {};
+  }
   post<T = Record<string, unknown>>(url: string, body: unknown = {}) {
     return this.request<T>('POST', url, body);
   }

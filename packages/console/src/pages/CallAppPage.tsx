@@ -1,5 +1,5 @@
 /**
- * What the pages of one call application (feature configuration, live rooms, callbacks) share:
+ * What the pages of one call application (feature configuration, live rooms, callbacks, recordings) share:
  * the breadcrumb, the 404 / load error / spinner until the call application is loaded, the header
  * (page title with the name and bizName, buttons to the sibling pages), and a list re-read while
  * the tab is visible.
@@ -7,7 +7,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { Breadcrumb, Button, Result, Space, Spin, Tag, Typography } from 'antd';
-import { HistoryOutlined, SettingOutlined, TeamOutlined } from '@ant-design/icons';
+import { HistoryOutlined, PlaySquareOutlined, SettingOutlined, TeamOutlined } from '@ant-design/icons';
 import type { App, CallApp } from '@parley/protocol';
 import { useT } from '../i18n';
 import type { MessageKey } from '../i18n';
@@ -17,7 +17,7 @@ import { paths } from '../routes';
 import { useWorkspace } from '../session';
 import { LoadError, PageHeader } from '../components';
 
-export type CallAppSection = 'config' | 'rooms' | 'callbacks';
+export type CallAppSection = 'config' | 'rooms' | 'callbacks' | 'recordings';
 
 /** Each page of a call application: its title, and how links to it look (list rows, header buttons). */
 export const callAppSections: Record<
@@ -27,6 +27,7 @@ export const callAppSections: Record<
   config: { title: 'config.title', label: 'callApps.featureConfig', icon: <SettingOutlined /> },
   rooms: { title: 'rooms.title', label: 'callApps.liveRooms', icon: <TeamOutlined /> },
   callbacks: { title: 'callbacks.title', label: 'callApps.callbacks', icon: <HistoryOutlined /> },
+  recordings: { title: 'recordings.title', label: 'callApps.recordings', icon: <PlaySquareOutlined /> },
 };
 
 interface CallAppPageProps {

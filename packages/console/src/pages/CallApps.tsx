@@ -38,7 +38,7 @@ import { callAppSections } from './CallAppPage';
 import type { CallAppSection } from './CallAppPage';
 
 /** The pages of a call application each row links to. */
-const sectionLinks: CallAppSection[] = ['config', 'rooms', 'callbacks'];
+const sectionLinks: CallAppSection[] = ['config', 'rooms', 'callbacks', 'recordings'];
 
 interface Query {
   search: string;

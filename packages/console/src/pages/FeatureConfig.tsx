@@ -1,9 +1,20 @@
 /** 功能配置: a call application's feature configuration, read-only until 编辑 Edit. */
 import { useCallback, useEffect, useState } from 'react';
 import type { ReactNode } from 'react';
-import { Alert, App as AntApp, Button, Card, Form, Input, Switch, Typography } from 'antd';
+import {
+  Alert,
+  App as AntApp,
+  Button,
+  Card,
+  Form,
+  Input,
+  InputNumber,
+  Select,
+  Switch,
+  Typography,
+} from 'antd';
 import { EditOutlined, InfoCircleOutlined, SaveOutlined } from '@ant-design/icons';
-import { validateFeatureConfig } from '@parley/protocol';
+import { limits, recordingDefaults, validateFeatureConfig } from '@parley/protocol';
 import type { App, CallApp, FeatureConfig, FeatureConfigResponse } from '@parley/protocol';
 import { api, isApiError } from '../api';
 import { useT } from '../i18n';
@@ -14,9 +25,12 @@ import { KeysCard } from './Keys';
 import { CallbackSigningCard, TestCallback, useTestCallback } from './CallbackSigning';
 import type { CallbackKind } from './CallbackSigning';
 import { CallAppPage, CallAppPageStatus } from './CallAppPage';
+import { mediaTypes } from './Recordings';
 
 const fieldNames = [
   'autoRecord',
+  'recordMediaType',
+  'recordMaxMixedStreams',
   'recordingCallbackUrl',
   'roomCallbackUrl',
   'proxyAddress',
@@ -46,6 +60,7 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
   const [conflict, setConflict] = useState(false);
   const [reloading, setReloading] = useState(false);
   const test = useTestCallback(app, bizName);
+  const mediaType = Form.useWatch('recordMediaType', form);
 
   const clearErrors = useCallback(() => {
     form.setFields(fieldNames.map((name) => ({ name, errors: [] })));
@@ -54,7 +69,12 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
   const show = useCallback(
     (response: FeatureConfigResponse) => {
       setSaved(response);
-      form.setFieldsValue(response.config);
+      // The recording options are always in the answer of a current server; defaults otherwise.
+      form.setFieldsValue({
+        recordMediaType: recordingDefaults.mediaType,
+        recordMaxMixedStreams: recordingDefaults.maxMixedStreams,
+        ...response.config,
+      });
       clearErrors();
     },
     [form, clearErrors],
@@ -94,6 +114,10 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
     const input = form.getFieldsValue([...fieldNames]) as FeatureConfig;
     const { issues, value } = validateFeatureConfig({
       autoRecord: Boolean(input.autoRecord),
+      recordMediaType: input.recordMediaType ?? recordingDefaults.mediaType,
+      // An emptied number field is null: not a whole number, so OUT_OF_RANGE.
+      recordMaxMixedStreams:
+        typeof input.recordMaxMixedStreams === 'number' ? input.recordMaxMixedStreams : Number.NaN,
       recordingCallbackUrl: input.recordingCallbackUrl ?? '',
       roomCallbackUrl: input.roomCallbackUrl ?? '',
       proxyAddress: input.proxyAddress ?? '',
@@ -200,7 +224,7 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
           </Typography.Text>
         </>
       }
-      links={['rooms', 'callbacks']}
+      links={['rooms', 'callbacks', 'recordings']}
       extra={
         ws.canEdit ? (
           editing ? (
@@ -275,6 +299,44 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
               checkedChildren={t('config.on')}
               unCheckedChildren={t('config.off')}
               data-testid="field-autoRecord"
+            />
+          </Form.Item>
+
+          <Form.Item
+            name="recordMediaType"
+            label={t('config.recordMediaType')}
+            extra={t('config.recordMediaTypeHelp')}
+          >
+            <Select<number>
+              style={{ maxWidth: 320 }}
+              options={mediaTypes.map((m) => ({ value: m, label: t(`recordings.mediaType.${m}`) }))}
+              data-testid="field-recordMediaType"
+            />
+          </Form.Item>
+          <Form.Item
+            name="recordMaxMixedStreams"
+            label={t('config.recordMaxMixedStreams')}
+            extra={
+              <>
+                <div>
+                  {t('config.recordMaxMixedStreamsHelp', {
+                    min: limits.maxMixedStreamsMin,
+                    max: limits.maxMixedStreamsMax,
+                    default: recordingDefaults.maxMixedStreams,
+                  })}
+                </div>
+                {mediaType !== undefined && mediaType !== 0 ? (
+                  <div className="note" data-testid="max-mixed-streams-unused">
+                    <InfoCircleOutlined /> {t('config.recordMaxMixedStreamsUnused')}
+                  </div>
+                ) : null}
+              </>
+            }
+          >
+            <InputNumber<number>
+              style={{ width: 120 }}
+              placeholder={String(recordingDefaults.maxMixedStreams)}
+              data-testid="field-recordMaxMixedStreams"
             />
           </Form.Item>
 

@@ -1,7 +1,9 @@
 /**
  * 实时房间: the live rooms of a call application and the people in them, re-read every 3 s
- * while the tab is visible. Developers and up can create and close rooms, remove participants,
- * and try a call from the browser with a credential the server signs for them.
+ * while the tab is visible. Developers and up can create and close rooms, start and stop
+ * recording a room, remove participants, and try a call from the browser with a credential the
+ * server signs for them. Whether a room is being recorded comes from the recordings list
+ * (status recording / finishing), read along with the rooms.
  */
 import { useCallback, useEffect, useState } from 'react';
 import type { ReactNode } from 'react';
@@ -13,14 +15,18 @@ import {
   LoginOutlined,
   PhoneOutlined,
   PlusOutlined,
+  PauseCircleOutlined,
   PoweroffOutlined,
   ReloadOutlined,
+  SyncOutlined,
   TeamOutlined,
   UserDeleteOutlined,
+  VideoCameraAddOutlined,
   VideoCameraOutlined,
 } from '@ant-design/icons';
-import type { App, CallApp, Credential, LiveRoom } from '@parley/protocol';
+import type { App, CallApp, Credential, LiveRoom, Recording } from '@parley/protocol';
 import { api, isApiError, links } from '../api';
+import type { Items } from '../api';
 import { useT } from '../i18n';
 import type { MessageKey } from '../i18n';
 import { errorText } from '../errors';
@@ -34,6 +40,31 @@ type Track = LiveParticipant['tracks'][number];
 
 /** How often the list is re-read while the tab is visible. */
 const refreshMs = 3000;
+
+interface RoomsAnswer extends Items<LiveRoom> {
+  /**
+   * The recording in progress (recording or finishing) of each room being recorded; null when
+   * the recordings could not be read (then both start and stop are offered).
+   */
+  recorded: Record<string, Recording> | null;
+}
+
+/** The active recordings of a call application, by room. */
+async function activeRecordings(
+  workspaceId: string,
+  appId: string,
+  bizName: string,
+): Promise<Record<string, Recording>> {
+  const [recording, finishing] = await Promise.all(
+    (['recording', 'finishing'] as const).map((status) =>
+      api.listRecordings(workspaceId, appId, bizName, { status, page: 1, pageSize: 200 }),
+    ),
+  );
+  const byRoom: Record<string, Recording> = {};
+  // Newest first; a room's running recording wins over one still finishing.
+  for (const r of [...(finishing?.items ?? []), ...(recording?.items ?? [])].reverse()) byRoom[r.roomId] = r;
+  return byRoom;
+}
 
 /**
  * The call page for a credential. It travels in the fragment, which browsers send neither to the
@@ -56,6 +87,7 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
   const [creating, setCreating] = useState(false);
   const [opening, setOpening] = useState<'try' | 'join' | null>(null);
   const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [starting, setStarting] = useState<string | null>(null);
   const {
     answer: rooms,
     error: roomsError,
@@ -64,10 +96,13 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
     refreshing,
     update: updateRooms,
   } = useLiveList(
-    useCallback(
-      () => api.listRooms(ws.workspaceId, app.appId, bizName),
-      [ws.workspaceId, app.appId, bizName],
-    ),
+    useCallback(async (): Promise<RoomsAnswer> => {
+      const [rooms, recorded] = await Promise.all([
+        api.listRooms(ws.workspaceId, app.appId, bizName),
+        activeRecordings(ws.workspaceId, app.appId, bizName).catch(() => null),
+      ]);
+      return { ...rooms, recorded };
+    }, [ws.workspaceId, app.appId, bizName]),
     { intervalMs: refreshMs, paused: Boolean(pageError), onNotFound: setPageError },
   );
 
@@ -87,10 +122,50 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
     void load();
   }, [load]);
 
-  /** A failed room action: say why; a room or participant that is gone means the list is stale. */
+  /**
+   * A failed room action: say why; a room or participant that is gone, or a recording state other
+   * than shown, means the list is stale.
+   */
   const actionFailed = (error: unknown): void => {
     void message.error(errorText(t, error));
-    if (isApiError(error, 'ROOM_NOT_FOUND') || isApiError(error, 'PARTICIPANT_NOT_FOUND')) void refresh();
+    if (
+      isApiError(error, 'ROOM_NOT_FOUND') ||
+      isApiError(error, 'PARTICIPANT_NOT_FOUND') ||
+      isApiError(error, 'RECORDING_ACTIVE') ||
+      isApiError(error, 'RECORDING_NOT_ACTIVE')
+    )
+      void refresh();
+  };
+
+  /** Shows a room's recording state as the server answered it, until the next read. */
+  const setRecorded = (roomId: string, recording: Recording): void =>
+    updateRooms((r) => (r.recorded ? { ...r, recorded: { ...r.recorded, [roomId]: recording } } : r));
+
+  const startRecording = async (room: LiveRoom): Promise<void> => {
+    setStarting(room.roomId);
+    try {
+      const recording = await api.startRecording(ws.workspaceId, app.appId, bizName, room.roomId);
+      void message.success(t('rooms.recordingStarted', { roomId: room.roomId }));
+      setRecorded(room.roomId, recording);
+    } catch (error) {
+      actionFailed(error);
+      return;
+    } finally {
+      setStarting(null);
+    }
+    void refresh();
+  };
+
+  const stopRecording = async (room: LiveRoom): Promise<void> => {
+    try {
+      const recording = await api.stopRecording(ws.workspaceId, app.appId, bizName, room.roomId);
+      void message.success(t('rooms.recordingStopped', { roomId: room.roomId }));
+      setRecorded(room.roomId, recording);
+    } catch (error) {
+      actionFailed(error);
+      return;
+    }
+    void refresh();
   };
 
   const create = async (): Promise<void> => {
@@ -178,6 +253,9 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
   // Durations tick on from the time of the answer, whatever the server's clock.
   const sinceFetch = rooms ? Math.max(0, now - rooms.receivedAt) : 0;
   const selected = rooms?.items.find((r) => r.roomId === selectedId) ?? null;
+  /** The room's active recording, null when there is none, undefined when unknown. */
+  const recordingOf = (room: LiveRoom): Recording | null | undefined =>
+    rooms?.recorded ? (rooms.recorded[room.roomId] ?? null) : undefined;
 
   const credentialHelp = (text: MessageKey, vars?: Record<string, string>): ReactNode => (
     <div>
@@ -214,18 +292,57 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
         </Space>
       ),
     },
-    ...actionsColumn(t, ws.canEdit, (room: LiveRoom) => (
-      <ConfirmAction
-        title={t('rooms.closeTitle', { roomId: room.roomId })}
-        body={t('rooms.closeBody')}
-        okText={t('rooms.close')}
-        confirmTestId="confirm-room-close"
-        label={t('rooms.close')}
-        icon={<PoweroffOutlined />}
-        testId={`room-close-${room.roomId}`}
-        onConfirm={() => closeRoom(room)}
-      />
-    )),
+    {
+      key: 'recording',
+      title: t('rooms.col.recording'),
+      render: (_, room) => <RoomRecordingState recording={recordingOf(room)} roomId={room.roomId} />,
+    },
+    ...actionsColumn(t, ws.canEdit, (room: LiveRoom) => {
+      const recording = recordingOf(room);
+      // Unknown (the recordings could not be read): offer both, the server says which applies.
+      const canStart = recording === undefined || recording === null;
+      const canStop = recording === undefined || recording?.status === 'recording';
+      return (
+        <Space size={[12, 4]} wrap className="row-actions">
+          {canStart ? (
+            <Button
+              type="link"
+              size="small"
+              className="inline-link"
+              icon={<VideoCameraAddOutlined />}
+              loading={starting === room.roomId}
+              onClick={() => void startRecording(room)}
+              data-testid={`room-record-start-${room.roomId}`}
+            >
+              {t('rooms.startRecording')}
+            </Button>
+          ) : null}
+          {canStop ? (
+            <ConfirmAction
+              danger={false}
+              title={t('rooms.stopRecordingTitle', { roomId: room.roomId })}
+              body={t('rooms.stopRecordingBody')}
+              okText={t('rooms.stopRecording')}
+              confirmTestId="confirm-record-stop"
+              label={t('rooms.stopRecording')}
+              icon={<PauseCircleOutlined />}
+              testId={`room-record-stop-${room.roomId}`}
+              onConfirm={() => stopRecording(room)}
+            />
+          ) : null}
+          <ConfirmAction
+            title={t('rooms.closeTitle', { roomId: room.roomId })}
+            body={t('rooms.closeBody')}
+            okText={t('rooms.close')}
+            confirmTestId="confirm-room-close"
+            label={t('rooms.close')}
+            icon={<PoweroffOutlined />}
+            testId={`room-close-${room.roomId}`}
+            onConfirm={() => closeRoom(room)}
+          />
+        </Space>
+      );
+    }),
   ];
 
   return (
@@ -235,6 +352,7 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
       section="rooms"
       callApp={callApp}
       intro={t('rooms.intro')}
+      links={['recordings']}
       extra={
         ws.canEdit ? (
           <>
@@ -337,6 +455,26 @@ export function RoomsPage(props: { app: App; bizName: string }): ReactNode {
         />
       )}
     </CallAppPage>
+  );
+}
+
+/** "Recording" / "Saving the file" for a room being recorded; nothing otherwise. */
+function RoomRecordingState(props: { recording: Recording | null | undefined; roomId: string }): ReactNode {
+  const t = useT();
+  const { recording } = props;
+  if (recording === undefined)
+    return <Typography.Text type="secondary">{t('rooms.recordingUnknown')}</Typography.Text>;
+  if (recording === null) return <Typography.Text type="secondary">—</Typography.Text>;
+  const active = recording.status === 'recording';
+  return (
+    <Tag
+      color={active ? 'red' : 'processing'}
+      icon={active ? <VideoCameraOutlined /> : <SyncOutlined spin />}
+      data-testid={`room-recording-${props.roomId}`}
+      data-status={recording.status}
+    >
+      {active ? t('rooms.recording') : t('rooms.recordingFinishing')}
+    </Tag>
   );
 }
 

@@ -61,6 +61,32 @@ export interface ParleyConfig {
   readonly callbackAllowLoopback: boolean;
   /** How long the previous callback signing secret keeps signing after a rotation. */
   readonly callbackSecretOverlapHours: number;
+  /** Where recordings are written (and kept, with local storage); empty means dataDir/recordings. */
+  readonly recordingsDir: string;
+  /** ffmpeg to record with; empty means the system's, else the one shipped in an npm package. */
+  readonly ffmpegPath: string;
+  /** Where finished recordings go: 'local' (recordingsDir, fileType 1) or 's3' (fileType 2). */
+  readonly recordingStorage: 'local' | 's3';
+  /** Seconds without packets before a recorded stream is reported disconnected (500301). */
+  readonly recordingStreamTimeoutSeconds: number;
+  /** Frame rate under which, for recordingLowFrameRateSeconds, 500302 is raised. */
+  readonly recordingLowFrameRate: number;
+  readonly recordingLowFrameRateSeconds: number;
+  /** S3-compatible object storage (recordingStorage 's3'). */
+  readonly s3Endpoint: string;
+  readonly s3Bucket: string;
+  readonly s3Region: string;
+  readonly s3AccessKeyId: string;
+  readonly s3SecretAccessKey: string;
+  /** Prepended to every object key. */
+  readonly s3Prefix: string;
+  /** Path-style URLs (MinIO and most self-hosted servers need them). */
+  readonly s3ForcePathStyle: boolean;
+  /** Base of the filePath sent in callbacks; empty means derived from endpoint and bucket. */
+  readonly s3PublicBaseUrl: string;
+  readonly s3UploadAttempts: number;
+  /** Keep the local file after a successful upload. */
+  readonly s3KeepLocalCopy: boolean;
 }
 
 export interface IceServer {
@@ -359,7 +385,56 @@ const settings: Setting<keyof ParleyConfig>[] = [
     default: 24,
     parse: numberIn(0, 720),
   },
+  { key: 'recordingsDir', env: 'PARLEY_RECORDINGS_DIR', default: '', parse: str() },
+  { key: 'ffmpegPath', env: 'PARLEY_FFMPEG_PATH', default: '', parse: str() },
+  {
+    key: 'recordingStorage',
+    env: 'PARLEY_RECORDING_STORAGE',
+    default: 'local',
+    parse: oneOf('local', 's3'),
+  },
+  {
+    key: 'recordingStreamTimeoutSeconds',
+    env: 'PARLEY_RECORDING_STREAM_TIMEOUT_SECONDS',
+    default: 5,
+    parse: numberIn(1, 600),
+  },
+  {
+    key: 'recordingLowFrameRate',
+    env: 'PARLEY_RECORDING_LOW_FRAME_RATE',
+    default: 5,
+    parse: numberIn(0.5, 60),
+  },
+  {
+    key: 'recordingLowFrameRateSeconds',
+    env: 'PARLEY_RECORDING_LOW_FRAME_RATE_SECONDS',
+    default: 5,
+    parse: numberIn(1, 600),
+  },
+  { key: 's3Endpoint', env: 'PARLEY_S3_ENDPOINT', default: '', parse: str(httpUrlOrEmpty) },
+  { key: 's3Bucket', env: 'PARLEY_S3_BUCKET', default: '', parse: str() },
+  { key: 's3Region', env: 'PARLEY_S3_REGION', default: 'us-east-1', parse: str() },
+  { key: 's3AccessKeyId', env: 'PARLEY_S3_ACCESS_KEY_ID', default: '', parse: str() },
+  { key: 's3SecretAccessKey', env: 'PARLEY_S3_SECRET_ACCESS_KEY', default: '', parse: str() },
+  { key: 's3Prefix', env: 'PARLEY_S3_PREFIX', default: 'recordings/', parse: str() },
+  { key: 's3ForcePathStyle', env: 'PARLEY_S3_FORCE_PATH_STYLE', default: false, parse: bool },
+  { key: 's3PublicBaseUrl', env: 'PARLEY_S3_PUBLIC_BASE_URL', default: '', parse: str(httpUrlOrEmpty) },
+  { key: 's3UploadAttempts', env: 'PARLEY_S3_UPLOAD_ATTEMPTS', default: 4, parse: intIn(1, 20) },
+  { key: 's3KeepLocalCopy', env: 'PARLEY_S3_KEEP_LOCAL_COPY', default: false, parse: bool },
 ];
+
+const hiddenSettings: ReadonlySet<string> = new Set(['adminPassword', 'masterKey', 's3SecretAccessKey']);
+
+function httpUrlOrEmpty(s: string): string | null {
+  if (s === '') return null;
+  try {
+    const u = new URL(s);
+    if (u.protocol === 'http:' || u.protocol === 'https:') return null;
+  } catch {
+    // falls through
+  }
+  return 'must be an http(s) URL such as https://s3.example.com';
+}
 
 export const configFlags = settings.filter((s) => s.flag).map((s) => s.flag as string);
 
@@ -415,7 +490,7 @@ export function loadConfig(sources: ConfigSources = {}): ParleyConfig {
     const parsed = s.parse(raw.value);
     if ('error' in parsed) {
       const shown = typeof raw.value === 'string' ? JSON.stringify(raw.value) : String(raw.value);
-      const what = s.key === 'adminPassword' || s.key === 'masterKey' ? '(hidden)' : shown;
+      const what = hiddenSettings.has(s.key) ? '(hidden)' : shown;
       problems.push(`${s.key}: ${parsed.error} (got ${what} from ${raw.source})`);
     } else {
       out[s.key] = parsed.ok;
@@ -428,7 +503,21 @@ export function loadConfig(sources: ConfigSources = {}): ParleyConfig {
   } else if (portMin && portMax && portMax - portMin < 1) {
     problems.push(`rtcPortMax: must be above rtcPortMin (got ${portMin}-${portMax})`);
   }
+  if (out['recordingStorage'] === 's3') {
+    for (const key of ['s3Endpoint', 's3Bucket', 's3AccessKeyId', 's3SecretAccessKey'] as const) {
+      if (out[key] === '') problems.push(`${key}: must be set when recordingStorage is s3`);
+    }
+    const bucket = out['s3Bucket'];
+    if (typeof bucket === 'string' && bucket !== '' && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+      problems.push(
+        `s3Bucket: must be 3-63 lowercase letters, digits, "." or "-" (got ${JSON.stringify(bucket)})`,
+      );
+    }
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   out['dataDir'] = path.resolve(out['dataDir'] as string);
+  out['recordingsDir'] = path.resolve(
+    (out['recordingsDir'] as string) || path.join(out['dataDir'] as string, 'recordings'),
+  );
   return Object.freeze(out as unknown as ParleyConfig);
 }

@@ -14,6 +14,7 @@ import { callAppRoutes } from './routes/call-apps.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { roomRoutes } from './routes/rooms.js';
 import { callbackRoutes } from './routes/callbacks.js';
+import { recordingRoutes } from './routes/recordings.js';
 import { opsRoutes } from './routes/ops.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
@@ -64,6 +65,7 @@ export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
       credentialRoutes(api, deps);
       roomRoutes(api, deps);
       callbackRoutes(api, deps);
+      recordingRoutes(api, deps, deps.recordings);
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api/v1' },

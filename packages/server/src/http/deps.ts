@@ -1,3 +1,4 @@
+import type { RecordingServiceDeps } from '../recordings/service.js';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { ParleyConfig } from '../config/config.js';
 import { workspaceAccess, type WorkspaceAccess } from '../services/access.js';
@@ -21,6 +22,7 @@ export interface RouteDeps {
   clientDir: string | null;
   rooms: RoomRegistry;
   callbacks: CallbackServiceDeps;
+  recordings: RecordingServiceDeps;
 }
 
 export async function actorOf(deps: RouteDeps, request: FastifyRequest): Promise<Actor> {

@@ -5,6 +5,7 @@
  */
 import {
   checkName,
+  recordingDefaults,
   validateFeatureConfig,
   type CallApp,
   type CallAppList,
@@ -222,6 +223,8 @@ export async function createCallApp(
         app_id: appId,
         name,
         auto_record: 0,
+        record_media_type: recordingDefaults.mediaType,
+        record_max_mixed_streams: recordingDefaults.maxMixedStreams,
         recording_callback_url: '',
         room_callback_url: '',
         proxy_address: '',
@@ -322,10 +325,16 @@ async function configRow(db: Db, access: WorkspaceAccess, appId: string, bizName
   return row;
 }
 
+function asMediaType(n: number): 0 | 1 | 2 {
+  return n === 1 || n === 2 ? n : 0;
+}
+
 function toConfigResponse(row: CallAppsTable): FeatureConfigResponse {
   return {
     config: {
       autoRecord: row.auto_record === 1,
+      recordMediaType: asMediaType(row.record_media_type),
+      recordMaxMixedStreams: row.record_max_mixed_streams,
       recordingCallbackUrl: row.recording_callback_url,
       roomCallbackUrl: row.room_callback_url,
       proxyAddress: row.proxy_address,
@@ -357,7 +366,12 @@ export async function saveFeatureConfig(
   input: { config: FeatureConfig; version: number },
 ): Promise<FeatureConfigResponse> {
   requireRole(access, 'developer');
-  const { issues, value } = validateFeatureConfig(input.config);
+  // The recording options may be omitted (older clients): they keep their saved values.
+  const { issues, value } = validateFeatureConfig({
+    ...input.config,
+    recordMediaType: input.config.recordMediaType ?? recordingDefaults.mediaType,
+    recordMaxMixedStreams: input.config.recordMaxMixedStreams ?? recordingDefaults.maxMixedStreams,
+  });
   const first = issues[0];
   if (first) throw fieldError(`config.${first.field}`, first.message, first.reason);
   const now = ctx.now();
@@ -367,6 +381,8 @@ export async function saveFeatureConfig(
       .updateTable('call_apps')
       .set({
         auto_record: value.autoRecord ? 1 : 0,
+        record_media_type: input.config.recordMediaType ?? before.record_media_type,
+        record_max_mixed_streams: input.config.recordMaxMixedStreams ?? before.record_max_mixed_streams,
         recording_callback_url: value.recordingCallbackUrl,
         room_callback_url: value.roomCallbackUrl,
         proxy_address: value.proxyAddress,
@@ -388,7 +404,11 @@ export async function saveFeatureConfig(
       targetType: 'callApp',
       targetId: bizName,
       before: toConfigResponse(before).config,
-      after: value,
+      after: {
+        ...value,
+        recordMediaType: input.config.recordMediaType ?? before.record_media_type,
+        recordMaxMixedStreams: input.config.recordMaxMixedStreams ?? before.record_max_mixed_streams,
+      },
       time: now,
     });
     return toConfigResponse(await configRow(trx, access, appId, bizName));

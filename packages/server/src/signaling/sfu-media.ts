@@ -33,8 +33,8 @@ function kindsOf(router: MediaRouter, participantId: string): MediaKind[] {
 class SfuRoomMedia implements RoomMedia {
   readonly #router: MediaRouter;
 
-  constructor(config: SfuConfig, log: SfuLogger, events: RoomMediaEvents) {
-    this.#router = new MediaRouter(config, log);
+  constructor(router: MediaRouter, events: RoomMediaEvents) {
+    this.#router = router;
     this.#router.on('localCandidate', (c) =>
       events.onCandidate(c.participantId, c.transportId, c.candidate, c.mid),
     );
@@ -113,24 +113,51 @@ class SfuRoomMedia implements RoomMedia {
   }
 }
 
+export interface SfuMediaPlane extends MediaPlane {
+  /** Live rooms with a router. */
+  rooms(): number;
+  /**
+   * The room's router, made on first use by either side: signaling (terminals publishing and
+   * subscribing) or the recorder (which taps it). It closes with the room's media, or with
+   * closeRoom() when signaling never used it.
+   */
+  routerFor(roomId: string): MediaRouter;
+  /** Idempotent: closes the room's router if it is still open. */
+  closeRoom(roomId: string): void;
+}
+
 /** Validates the SFU configuration once (at start) and makes a router per room. */
-export function sfuMediaPlane(config: SfuConfig, log: SfuLogger): MediaPlane & { rooms(): number } {
+export function sfuMediaPlane(config: SfuConfig, log: SfuLogger): SfuMediaPlane {
   resolveSfuConfig(config);
-  const live = new Set<SfuRoomMedia>();
+  const routers = new Map<string, MediaRouter>();
+  const routerFor = (roomId: string): MediaRouter => {
+    let router = routers.get(roomId);
+    if (!router) {
+      router = new MediaRouter(config, log);
+      routers.set(roomId, router);
+    }
+    return router;
+  };
+  const closeRoom = (roomId: string): void => {
+    const router = routers.get(roomId);
+    routers.delete(roomId);
+    router?.close();
+  };
   return {
-    createRoomMedia(_roomId: string, events: RoomMediaEvents): RoomMedia {
-      const media = new SfuRoomMedia(config, log, events);
-      live.add(media);
+    createRoomMedia(roomId: string, events: RoomMediaEvents): RoomMedia {
+      const media = new SfuRoomMedia(routerFor(roomId), events);
       const close = media.close.bind(media);
       media.close = () => {
-        live.delete(media);
         close();
+        closeRoom(roomId);
       };
       return media;
     },
-    rooms: () => live.size,
+    routerFor,
+    closeRoom,
+    rooms: () => routers.size,
     close(): void {
-      for (const media of [...live]) media.close();
+      for (const roomId of [...routers.keys()]) closeRoom(roomId);
     },
   };
 }

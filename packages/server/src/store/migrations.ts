@@ -230,6 +230,50 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_recordings': {
+      async up(db: AnyDb) {
+        await db.schema
+          .alterTable('call_apps')
+          .addColumn('record_media_type', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('call_apps')
+          .addColumn('record_max_mixed_streams', 'integer', (c) => c.notNull().defaultTo(9))
+          .execute();
+        await db.schema
+          .createTable('recordings')
+          .addColumn('record_id', 'text', (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('app_id', 'text', (c) => c.notNull())
+          .addColumn('biz_name', 'text', (c) =>
+            c.notNull().references('call_apps.biz_name').onDelete('cascade'),
+          )
+          .addColumn('room_id', 'text', (c) => c.notNull())
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('media_type', 'integer', (c) => c.notNull())
+          .addColumn('started_at', ms, (c) => c.notNull())
+          .addColumn('record_start_time', ms)
+          .addColumn('ended_at', ms)
+          .addColumn('duration_ms', 'integer')
+          .addColumn('size_bytes', 'bigint')
+          .addColumn('storage', 'text')
+          .addColumn('file_type', 'integer')
+          .addColumn('file_path', 'text')
+          .addColumn('local_path', 'text')
+          .addColumn('object_key', 'text')
+          .addColumn('failure_code', 'integer')
+          .addColumn('failure_message', 'text')
+          .addColumn('updated_at', ms, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('recordings_by_app')
+          .on('recordings')
+          .columns(['biz_name', 'started_at'])
+          .execute();
+        await db.schema.createIndex('recordings_by_status').on('recordings').columns(['status']).execute();
+      },
+    },
   };
 }
 

@@ -40,6 +40,9 @@ export interface CallAppsTable {
   room_callback_url: string;
   proxy_address: string;
   proxy_egress_ips: string;
+  /** recordResult.mediaType: 0 audio+video, 1 audio only, 2 video only. */
+  record_media_type: number;
+  record_max_mixed_streams: number;
   config_version: number;
   config_updated_at: number;
   created_at: number;
@@ -156,7 +159,35 @@ export interface RoomPresenceTable {
   since: number;
 }
 
+export type RecordingRowStatus = 'recording' | 'finishing' | 'done' | 'failed';
+
+export interface RecordingsTable {
+  record_id: string;
+  workspace_id: string;
+  app_id: string;
+  biz_name: string;
+  room_id: string;
+  trigger: 'auto' | 'api';
+  status: RecordingRowStatus;
+  media_type: number;
+  started_at: number;
+  record_start_time: number | null;
+  ended_at: number | null;
+  duration_ms: number | null;
+  size_bytes: number | null;
+  storage: 'local' | 's3' | null;
+  file_type: number | null;
+  file_path: string | null;
+  /** The file on this server's disk (kept after a failed upload), or null once gone. */
+  local_path: string | null;
+  object_key: string | null;
+  failure_code: number | null;
+  failure_message: string | null;
+  updated_at: number;
+}
+
 export interface Database {
+  recordings: RecordingsTable;
   room_presence: RoomPresenceTable;
   callback_events: CallbackEventsTable;
   callback_attempts: CallbackAttemptsTable;

@@ -29,6 +29,7 @@ import {
   saveFeatureConfig,
   signTryCredential,
 } from '../../services/call-apps.js';
+import { recordingObjectKeys, removeRecordingFiles } from '../../recordings/service.js';
 import { accessTo, type RouteDeps } from '../deps.js';
 
 const WsApp = Type.Object({ workspaceId: Type.String(), appId: Type.String() });
@@ -132,14 +133,18 @@ export function callAppRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   r.delete(
     `${base}/:bizName`,
-    { schema: { tags, summary: 'Delete with its keys and configuration (admin)', params: CallAppParams } },
+    {
+      schema: {
+        tags,
+        summary: 'Delete with its keys, configuration, callback history and recordings (admin)',
+        params: CallAppParams,
+      },
+    },
     async (req, reply) => {
-      await deleteCallApp(
-        svc,
-        await accessTo(deps, req, req.params.workspaceId),
-        req.params.appId,
-        req.params.bizName,
-      );
+      const access = await accessTo(deps, req, req.params.workspaceId);
+      const objectKeys = await recordingObjectKeys(svc.db, req.params.bizName);
+      await deleteCallApp(svc, access, req.params.appId, req.params.bizName);
+      await removeRecordingFiles(deps, req.params.bizName, objectKeys);
       return reply.status(204).send();
     },
   );

@@ -1,0 +1,593 @@
+/**
+ * Cloud recording of calls: decides when a room is recorded, runs one recorder (its own child
+ * process, see recorder/recording.ts) per recording, stores the file, keeps the recordings table
+ * and tells the business server every step through recording callbacks (via the durable outbox,
+ * ordered per recording).
+ *
+ * When: a room of a call application with auto-recording on is recorded from its creation to its
+ * destruction; operators start and stop recordings of live rooms through the REST API.
+ *
+ * Callback order of one recording (all with the same recordId, delivered in this order):
+ *   10 initialised → 0 per stream recorded (500301 / 500302 / 50 / 100003 / 100007 as they
+ *   happen) → 11 ended → 99 result.
+ * A failure sends its code when it happens; then, if the recorder had been initialised, 11; and
+ * always a final 99: status 3, or status 2 when a file was still saved (an upload failure, 100201,
+ * keeps the local file: 99 status 2 with fileType 1).
+ *
+ * Why the room model is watched rather than asked: rooms emit events synchronously and the call
+ * application's settings come from the database, so each live room is tracked from its creation
+ * (participants included) and a recording that starts a moment later still sees everyone.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { CallbackDispatcher } from '../callbacks/dispatcher.js';
+import {
+  RecordingError,
+  startRecording,
+  type Recording,
+  type RecordingMediaType,
+  type RecordingResult,
+  type RecordingWarning,
+} from '../recorder/recording.js';
+import { RecordingCodes } from '../recorder/protocol.js';
+import type { RoomRegistry, RoomScope } from '../rooms/room.js';
+import type { MediaRouter } from '../sfu/router.js';
+import type { Db, RecordingsTable } from '../store/schema.js';
+import type { RecordingMetrics } from './metrics.js';
+import type { ObjectStorage } from './object-storage.js';
+import {
+  RecordingEventCodes,
+  recordingCallbackPayload,
+  type RecordResult,
+  type RecordingEventExtra,
+} from './payload.js';
+
+export type RecordingTrigger = 'auto' | 'api';
+
+export interface RecordingManagerOptions {
+  db: Db;
+  registry: RoomRegistry;
+  /** The room's media router (made on first use). */
+  routerFor(roomId: string): MediaRouter;
+  dispatcher: CallbackDispatcher;
+  /** Finished files go to `${recordingsDir}/${bizName}/${recordId}.mp4`. */
+  recordingsDir: string;
+  /** Resolves to a checked ffmpeg, or rejects saying why there is none. */
+  ffmpeg(): Promise<string>;
+  /** Object storage when recordings go to S3; null keeps them on local disk. */
+  storage: ObjectStorage | null;
+  keepLocalCopy: boolean;
+  /** The download URL of a locally stored recording (recordResult.filePath, fileType 1). */
+  localFileUrl(row: Pick<RecordingsTable, 'workspace_id' | 'app_id' | 'biz_name' | 'record_id'>): string;
+  warnings: { disconnectAfterMs: number; lowFrameRate: { fps: number; forMs: number } };
+  metrics?: RecordingMetrics;
+  log: Logger;
+  now(): number;
+}
+
+interface LiveRoom {
+  scope: RoomScope;
+  roomId: string;
+  /** participantId → uid of everyone in the room now. */
+  participants: Map<string, string>;
+  closed: boolean;
+  session: Session | null;
+  /** Auto-recordings restarted after a recorder crash (bounded). */
+  restarts: number;
+}
+
+interface Session {
+  recordId: string;
+  room: LiveRoom;
+  trigger: RecordingTrigger;
+  mediaType: RecordingMediaType;
+  rec: Recording | null;
+  started: Promise<void>;
+  finishing: Promise<void> | null;
+  /** The failure already reported (its code sent), if any. */
+  failure: RecordingError | null;
+  initialised: boolean;
+}
+
+interface AppRecordingSettings {
+  autoRecord: boolean;
+  mediaType: RecordingMediaType;
+  maxMixedStreams: number;
+}
+
+/** Thrown to the REST API. */
+export class RecordingRequestError extends Error {
+  constructor(
+    readonly code: 'ROOM_NOT_FOUND' | 'RECORDING_ACTIVE' | 'RECORDING_NOT_ACTIVE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const maxAutoRestarts = 3;
+
+function newRecordId(): string {
+  return `record_${randomBytes(10).toString('hex')}`;
+}
+
+function asMediaType(n: number): RecordingMediaType {
+  return n === 1 || n === 2 ? n : 0;
+}
+
+export class RecordingManager {
+  readonly #o: RecordingManagerOptions;
+  readonly #rooms = new Map<string, LiveRoom>();
+  readonly #finishing = new Set<Promise<void>>();
+  #closed = false;
+
+  constructor(options: RecordingManagerOptions) {
+    this.#o = options;
+    const { registry } = options;
+    registry.on('roomCreated', (e) => {
+      const room: LiveRoom = {
+        scope: { bizName: e.bizName, appId: e.appId, workspaceId: e.workspaceId },
+        roomId: e.roomId,
+        participants: new Map(),
+        closed: false,
+        session: null,
+        restarts: 0,
+      };
+      this.#rooms.set(this.#key(e.bizName, e.roomId), room);
+      void this.#autoStart(room);
+    });
+    registry.on('userJoined', (e) => {
+      const room = this.#rooms.get(this.#key(e.bizName, e.roomId));
+      if (!room) return;
+      room.participants.set(e.participantId, e.uid);
+      room.session?.rec?.addParticipant(e.participantId, e.uid);
+    });
+    registry.on('userLeft', (e) => {
+      const room = this.#rooms.get(this.#key(e.bizName, e.roomId));
+      if (!room) return;
+      room.participants.delete(e.participantId);
+      room.session?.rec?.removeParticipant(e.participantId);
+    });
+    registry.on('roomDestroyed', (e) => {
+      const key = this.#key(e.bizName, e.roomId);
+      const room = this.#rooms.get(key);
+      this.#rooms.delete(key);
+      if (!room) return;
+      room.closed = true;
+      if (room.session) this.#finish(room.session);
+    });
+  }
+
+  #key(bizName: string, roomId: string): string {
+    return `${bizName}/${roomId}`;
+  }
+
+  /** Recordings running or being finished. */
+  activeCount(): number {
+    let n = this.#finishing.size;
+    for (const room of this.#rooms.values()) if (room.session && !room.session.finishing) n++;
+    return n;
+  }
+
+  /** The recording in progress in a room, if any, with its recorder's process id (operations). */
+  activeRecording(bizName: string, roomId: string): { recordId: string; pid: number | null } | null {
+    const session = this.#rooms.get(this.#key(bizName, roomId))?.session;
+    if (!session) return null;
+    return { recordId: session.recordId, pid: session.rec?.pid ?? null };
+  }
+
+  /** REST: starts recording a live room with the call application's settings. */
+  async start(bizName: string, roomId: string): Promise<string> {
+    const room = this.#rooms.get(this.#key(bizName, roomId));
+    if (!room || room.closed || this.#closed) {
+      throw new RecordingRequestError('ROOM_NOT_FOUND', `No live room ${roomId} for this bizName.`);
+    }
+    if (room.session) {
+      throw new RecordingRequestError(
+        'RECORDING_ACTIVE',
+        `Room ${roomId} is already being recorded (${room.session.recordId}).`,
+      );
+    }
+    const settings = await this.#settings(bizName);
+    if (room.session || room.closed) {
+      throw new RecordingRequestError('RECORDING_ACTIVE', `Room ${roomId} is already being recorded.`);
+    }
+    const session = this.#begin(room, 'api', settings);
+    await session.started;
+    return session.recordId;
+  }
+
+  /** REST: stops the room's recording; resolves once it is stopping (the result comes by callback). */
+  stop(bizName: string, roomId: string): string {
+    const room = this.#rooms.get(this.#key(bizName, roomId));
+    const session = room?.session;
+    if (!room || !session) {
+      throw new RecordingRequestError('RECORDING_NOT_ACTIVE', `Room ${roomId} is not being recorded.`);
+    }
+    this.#finish(session);
+    return session.recordId;
+  }
+
+  /** Waits for recordings being finished (composed, stored, reported). Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const room of this.#rooms.values()) if (room.session) this.#finish(room.session);
+    while (this.#finishing.size > 0) await Promise.allSettled([...this.#finishing]);
+  }
+
+  /**
+   * Recordings a previous process left unfinished (it died with them): each gets its failure
+   * (100105, the recorder died with the server), 11 and 99 status 3.
+   */
+  async recoverUnfinished(): Promise<number> {
+    const rows = await this.#o.db
+      .selectFrom('recordings')
+      .selectAll()
+      .where('status', 'in', ['recording', 'finishing'])
+      .execute();
+    for (const row of rows) {
+      const scope = {
+        bizName: row.biz_name,
+        appId: row.app_id,
+        workspaceId: row.workspace_id,
+        roomId: row.room_id,
+        recordId: row.record_id,
+      };
+      const message = 'the server stopped while this recording was running';
+      this.#send(scope, RecordingCodes.processCrashed, { message, detail: { reason: 'server-restarted' } });
+      this.#send(scope, RecordingEventCodes.ended);
+      this.#send(scope, RecordingEventCodes.result, {}, { status: 3 });
+      await this.#update(row.record_id, {
+        status: 'failed',
+        failure_code: RecordingCodes.processCrashed,
+        failure_message: message,
+        ended_at: row.ended_at ?? this.#o.now(),
+      });
+    }
+    await this.#o.dispatcher.persisted();
+    return rows.length;
+  }
+
+  async #settings(bizName: string): Promise<AppRecordingSettings | null> {
+    const row = await this.#o.db
+      .selectFrom('call_apps')
+      .select(['auto_record', 'record_media_type', 'record_max_mixed_streams'])
+      .where('biz_name', '=', bizName)
+      .executeTakeFirst();
+    if (!row) return null;
+    return {
+      autoRecord: row.auto_record === 1,
+      mediaType: asMediaType(row.record_media_type),
+      maxMixedStreams: row.record_max_mixed_streams,
+    };
+  }
+
+  async #autoStart(room: LiveRoom): Promise<void> {
+    try {
+      const settings = await this.#settings(room.scope.bizName);
+      if (!settings?.autoRecord || room.session || room.closed || this.#closed) return;
+      this.#begin(room, 'auto', settings);
+    } catch (err) {
+      this.#o.log.error({ err, roomId: room.roomId }, 'recording: could not read the call application');
+    }
+  }
+
+  #begin(room: LiveRoom, trigger: RecordingTrigger, settings: AppRecordingSettings | null): Session {
+    const session: Session = {
+      recordId: newRecordId(),
+      room,
+      trigger,
+      mediaType: settings?.mediaType ?? 0,
+      rec: null,
+      started: Promise.resolve(),
+      finishing: null,
+      failure: null,
+      initialised: false,
+    };
+    room.session = session;
+    session.started = this.#run(session, settings?.maxMixedStreams ?? 9);
+    return session;
+  }
+
+  #scope(session: Session) {
+    return { ...session.room.scope, roomId: session.room.roomId, recordId: session.recordId };
+  }
+
+  #send(
+    scope: RoomScope & { roomId: string; recordId: string },
+    eventCode: number,
+    extra: RecordingEventExtra = {},
+    recordResult?: RecordResult,
+  ): void {
+    void this.#o.dispatcher.enqueue({
+      kind: 'recording',
+      workspaceId: scope.workspaceId,
+      bizName: scope.bizName,
+      eventCode,
+      roomId: scope.roomId,
+      uid: extra.uid ?? '',
+      orderKey: `rec:${scope.recordId}`,
+      url: { setting: 'recording_callback_url' },
+      payload: recordingCallbackPayload(scope, eventCode, extra, recordResult),
+      time: this.#o.now(),
+    });
+  }
+
+  async #update(recordId: string, values: Partial<Omit<RecordingsTable, 'record_id'>>): Promise<void> {
+    try {
+      await this.#o.db
+        .updateTable('recordings')
+        .set({ ...values, updated_at: this.#o.now() })
+        .where('record_id', '=', recordId)
+        .execute();
+    } catch (err) {
+      this.#o.log.error({ err, recordId }, 'recording: could not update its row');
+    }
+  }
+
+  /** Starts the recorder; a failure to start is reported (code, then 99 status 3). */
+  async #run(session: Session, maxMixedStreams: number): Promise<void> {
+    const { room } = session;
+    const o = this.#o;
+    const outputDir = path.join(o.recordingsDir, room.scope.bizName);
+    await o.db
+      .insertInto('recordings')
+      .values({
+        record_id: session.recordId,
+        workspace_id: room.scope.workspaceId,
+        app_id: room.scope.appId,
+        biz_name: room.scope.bizName,
+        room_id: room.roomId,
+        trigger: session.trigger,
+        status: 'recording',
+        media_type: session.mediaType,
+        started_at: o.now(),
+        record_start_time: null,
+        ended_at: null,
+        duration_ms: null,
+        size_bytes: null,
+        storage: null,
+        file_type: null,
+        file_path: null,
+        local_path: null,
+        object_key: null,
+        failure_code: null,
+        failure_message: null,
+        updated_at: o.now(),
+      })
+      .execute();
+    let rec: Recording;
+    try {
+      const ffmpegPath = await o.ffmpeg().catch((err: unknown) => {
+        throw new RecordingError(RecordingCodes.connectFailed, `no usable ffmpeg: ${String(err)}`);
+      });
+      await mkdir(outputDir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+        throw new RecordingError(
+          RecordingCodes.fileCreationFailed,
+          `cannot create ${outputDir}: ${err.code ?? String(err)}`,
+        );
+      });
+      rec = await startRecording({
+        recordId: session.recordId,
+        outputDir,
+        mediaType: session.mediaType,
+        maxMixedStreams,
+        ffmpegPath,
+        router: o.routerFor(room.roomId),
+        warnings: o.warnings,
+        log: o.log.child({ component: 'recorder', recordId: session.recordId }),
+      });
+    } catch (err) {
+      const failure =
+        err instanceof RecordingError
+          ? err
+          : new RecordingError(RecordingCodes.connectFailed, `the recorder did not start: ${String(err)}`);
+      session.failure = failure;
+      this.#reportFailure(session, failure);
+      o.metrics?.finished.inc({ result: 'failed' });
+      this.#send(this.#scope(session), RecordingEventCodes.result, {}, { status: 3 });
+      await this.#update(session.recordId, {
+        status: 'failed',
+        failure_code: failure.code,
+        failure_message: failure.message,
+        ended_at: o.now(),
+      });
+      if (room.session === session) room.session = null;
+      o.log.warn(
+        { recordId: session.recordId, code: failure.code, err: failure.message },
+        'recording: not started',
+      );
+      return;
+    }
+    session.rec = rec;
+    session.initialised = true;
+    this.#send(this.#scope(session), RecordingEventCodes.initialised);
+    o.metrics?.started.inc({ trigger: session.trigger });
+    o.log.info(
+      {
+        recordId: session.recordId,
+        roomId: room.roomId,
+        bizName: room.scope.bizName,
+        trigger: session.trigger,
+      },
+      'recording started',
+    );
+    rec.on('streamRecorded', (s) =>
+      this.#send(this.#scope(session), RecordingEventCodes.streamRecorded, { uid: s.uid, kind: s.kind }),
+    );
+    rec.on('warning', (w) => this.#reportWarning(session, w));
+    rec.on('failed', (err) => {
+      session.failure ??= err;
+      this.#reportFailure(session, err);
+      // A failure while the call goes on (the recorder crashed): this recording is over.
+      if (!session.finishing) this.#finish(session);
+    });
+    for (const [participantId, uid] of room.participants) rec.addParticipant(participantId, uid);
+    if (room.closed || this.#closed) this.#finish(session);
+  }
+
+  #reportWarning(session: Session, w: RecordingWarning): void {
+    // Contract codes the recorder reports as warnings because the recording goes on.
+    const contractCode = w.detail['contractCode'];
+    const code = typeof contractCode === 'number' ? contractCode : w.code;
+    this.#o.metrics?.failures.inc({ code: String(code) });
+    this.#send(this.#scope(session), code, {
+      ...(w.uid !== undefined ? { uid: w.uid } : {}),
+      ...(w.kind !== undefined ? { kind: w.kind } : {}),
+      detail: w.detail,
+    });
+  }
+
+  #reportFailure(session: Session, err: RecordingError): void {
+    this.#o.metrics?.failures.inc({ code: String(err.code) });
+    this.#send(this.#scope(session), err.code, { message: err.message, detail: err.detail });
+  }
+
+  /** Stops (if running), then stores the file and reports 11 and 99. Idempotent per session. */
+  #finish(session: Session): void {
+    if (session.finishing) return;
+    const done = (async () => {
+      await session.started;
+      if (!session.rec) return; // never started: already reported
+      const finishStart = performance.now();
+      await this.#update(session.recordId, { status: 'finishing', ended_at: this.#o.now() });
+      let result: RecordingResult | null = null;
+      try {
+        result = await session.rec.stop();
+      } catch (err) {
+        if (!session.failure) {
+          const failure =
+            err instanceof RecordingError
+              ? err
+              : new RecordingError(RecordingCodes.processCrashed, `the recorder failed: ${String(err)}`);
+          session.failure = failure;
+          this.#reportFailure(session, failure);
+        }
+      }
+      this.#send(this.#scope(session), RecordingEventCodes.ended);
+      if (!result) {
+        this.#o.metrics?.finished.inc({ result: 'failed' });
+        this.#send(this.#scope(session), RecordingEventCodes.result, {}, { status: 3 });
+        await this.#update(session.recordId, {
+          status: 'failed',
+          failure_code: session.failure?.code ?? RecordingCodes.processCrashed,
+          failure_message: session.failure?.message ?? 'the recorder failed',
+        });
+      } else {
+        await this.#store(session, result);
+        this.#o.metrics?.finalize.observe((performance.now() - finishStart) / 1000);
+      }
+      this.#restartIfCrashed(session);
+    })()
+      .catch((err: unknown) =>
+        this.#o.log.error({ err, recordId: session.recordId }, 'recording: finish failed'),
+      )
+      .finally(() => {
+        this.#finishing.delete(done);
+        if (session.room.session === session) session.room.session = null;
+      });
+    session.finishing = done;
+    this.#finishing.add(done);
+  }
+
+  /** An auto-recording whose recorder died while the call goes on starts again (new recordId). */
+  #restartIfCrashed(session: Session): void {
+    const { room } = session;
+    if (
+      session.trigger !== 'auto' ||
+      session.failure?.code !== RecordingCodes.processCrashed ||
+      room.closed ||
+      this.#closed ||
+      room.restarts >= maxAutoRestarts
+    )
+      return;
+    room.restarts += 1;
+    room.session = null;
+    void this.#autoStart(room);
+  }
+
+  async #store(session: Session, result: RecordingResult): Promise<void> {
+    const o = this.#o;
+    const { room } = session;
+    const bytes = await stat(result.file).then(
+      (s) => s.size,
+      () => result.bytes,
+    );
+    let fileType: 1 | 2 = 1;
+    let filePath = o.localFileUrl({
+      workspace_id: room.scope.workspaceId,
+      app_id: room.scope.appId,
+      biz_name: room.scope.bizName,
+      record_id: session.recordId,
+    });
+    let objectKey: string | null = null;
+    let localPath: string | null = result.file;
+    let uploadFailure: string | null = null;
+    if (o.storage) {
+      try {
+        const up = await o.storage.upload(
+          result.file,
+          `${room.scope.bizName}/${session.recordId}.mp4`,
+          result.mediaType === 1 ? 'audio/mp4' : 'video/mp4',
+        );
+        fileType = 2;
+        filePath = up.url;
+        objectKey = up.key;
+        if (!o.keepLocalCopy) {
+          await rm(result.file, { force: true });
+          localPath = null;
+        }
+      } catch (err) {
+        uploadFailure = err instanceof Error ? err.message : String(err);
+        const kind = (err as { kind?: string }).kind;
+        const attempts = (err as { attempts?: number }).attempts;
+        o.metrics?.failures.inc({ code: String(RecordingEventCodes.uploadFailed) });
+        this.#send(this.#scope(session), RecordingEventCodes.uploadFailed, {
+          message: uploadFailure,
+          detail: {
+            ...(kind ? { reason: kind } : {}),
+            ...(attempts ? { attempts } : {}),
+            localFileKept: true,
+          },
+        });
+        o.log.warn(
+          { recordId: session.recordId, err: uploadFailure },
+          'recording: upload failed, local file kept',
+        );
+      }
+    }
+    this.#send(
+      this.#scope(session),
+      RecordingEventCodes.result,
+      {},
+      { status: 2, fileType, filePath, recordStartTime: result.recordStartTime, mediaType: result.mediaType },
+    );
+    o.metrics?.finished.inc({ result: 'done' });
+    await this.#update(session.recordId, {
+      status: 'done',
+      record_start_time: result.recordStartTime,
+      duration_ms: Math.round(result.durationMs),
+      size_bytes: bytes,
+      storage: fileType === 2 ? 's3' : 'local',
+      file_type: fileType,
+      file_path: filePath,
+      local_path: localPath,
+      object_key: objectKey,
+      failure_code: uploadFailure ? RecordingEventCodes.uploadFailed : null,
+      failure_message: uploadFailure,
+    });
+    o.log.info(
+      {
+        recordId: session.recordId,
+        fileType,
+        bytes,
+        durationMs: result.durationMs,
+        finalizeMs: result.finalizeMs,
+      },
+      'recording stored',
+    );
+  }
+}

@@ -2,7 +2,7 @@
 // Runs every test file (packages/*/test/**/*.test.ts) with node's test runner, prints the
 // spec report, and ends with one line "N passed, N failed". Exits non-zero on any failure.
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
@@ -63,7 +63,28 @@ child.on('exit', (code, signal) => {
     summary.failed += 1; // the runner died before reporting
   }
   rmSync(summaryFile, { force: true });
-  const failed = summary.failed + (code !== 0 && summary.failed === 0 ? 1 : 0);
-  console.log(`\n${summary.passed} passed, ${failed} failed`);
+  let failed = summary.failed + (code !== 0 && summary.failed === 0 ? 1 : 0);
+  let passed = summary.passed;
+  if (signal) failed += 1;
+  // The whole suite (no filter) includes the media-proxy test across network namespaces.
+  if (filters.length === 0 && !signal) {
+    const proxySummary = path.join(outDir, `proxy-summary-${process.pid}.json`);
+    rmSync(proxySummary, { force: true });
+    const proxy = spawnSync(process.execPath, [path.join(root, 'scripts', 'proxy-test.mjs')], {
+      stdio: 'inherit',
+      cwd: root,
+      env: { ...process.env, PROXY_TEST_SUMMARY: proxySummary },
+    });
+    try {
+      const p = JSON.parse(readFileSync(proxySummary, 'utf8'));
+      passed += p.passed;
+      failed += p.failed;
+    } catch {
+      failed += 1;
+    }
+    rmSync(proxySummary, { force: true });
+    if (proxy.status !== 0 && failed === 0) failed += 1;
+  }
+  console.log(`\n${passed} passed, ${failed} failed`);
   process.exit(failed > 0 || code !== 0 || signal ? 1 : 0);
 });

@@ -63,6 +63,8 @@ const messages: Record<string, string> = {
   ICE_FAILED:
     'The media connection failed: audio/video cannot reach the media server. Check that UDP is allowed by your network or firewall.',
   MEDIA_DEVICE_FAILED: 'Could not open your camera or microphone.',
+  MEDIA_ADDRESS_DENIED:
+    "The media server refused your media: it did not come through this call application's media proxy.",
   CONNECTION_FAILED: 'Cannot reach the Parley server.',
   CONNECT_TIMEOUT: 'The Parley server did not answer in time.',
   CONNECTION_LOST: 'The connection to the Parley server was lost.',

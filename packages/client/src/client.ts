@@ -202,6 +202,8 @@ export class ParleyClient extends Emitter<ClientEvents> {
           ...(s.username !== undefined ? { username: s.username } : {}),
           ...(s.credential !== undefined ? { credential: s.credential } : {}),
         })),
+      iceTransportPolicy: () => this.#signaling.welcome?.iceTransportPolicy ?? 'all',
+      mediaProxy: () => this.#signaling.welcome?.mediaProxy ?? null,
       autoSubscribe: this.#autoSubscribe,
       onEnded: (r) => {
         if (this.#room === r) this.#room = null;

@@ -108,6 +108,10 @@ export interface RoomContext {
   signaling: SignalingConnection;
   media: MediaEnvironment;
   iceServers(): RTCIceServer[];
+  /** 'relay' when the call application's media must go through its proxy. */
+  iceTransportPolicy(): RTCIceTransportPolicy;
+  /** The media-stream proxy (host[:port]), or null. */
+  mediaProxy(): string | null;
   autoSubscribe: boolean;
   /** Called once when the room ends. */
   onEnded(room: Room): void;
@@ -512,6 +516,7 @@ export class Room extends Emitter<RoomEvents> {
   #newTransport(role: 'publish' | 'subscribe', participantId: string | null): Transport {
     const pc = new this.#ctx.media.RTCPeerConnection({
       iceServers: this.#ctx.iceServers(),
+      iceTransportPolicy: this.#ctx.iceTransportPolicy(),
       bundlePolicy: 'max-bundle',
       rtcpMuxPolicy: 'require',
     });
@@ -562,12 +567,16 @@ export class Room extends Emitter<RoomEvents> {
         ? 'sending your media'
         : `receiving ${participant?.uid ?? 'a participant'}`;
     const retrying = this.#mayRestart(transport.participantId ?? '#publish');
+    const proxy = this.#ctx.mediaProxy();
+    const why = proxy
+      ? `ICE could not connect through the media-stream proxy ${proxy}: check that the proxy is reachable ` +
+        `(UDP/TCP), that its shared secret matches the call application's, and that its egress IPs are configured`
+      : `ICE could not connect: check that UDP to the media server is allowed, or configure a TURN server`;
     this.emit(
       'error',
       new ParleyError(
         'ICE_FAILED',
-        `The media connection for ${who} failed (ICE could not connect: check that UDP to the media server ` +
-          `is allowed, or configure a TURN server)${retrying ? '; reconnecting it' : ''}.`,
+        `The media connection for ${who} failed (${why})${retrying ? '; reconnecting it' : ''}.`,
       ),
     );
     if (!retrying) return;

@@ -54,6 +54,7 @@ export class Transport {
   #remoteSet = false;
   #localQueue: { candidate: string; mid: string }[] = [];
   #remoteQueue: { candidate: string; mid: string }[] = [];
+  #connectTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly role: TransportRole,
@@ -61,8 +62,18 @@ export class Transport {
     pc: RTCPeerConnection,
     readonly send: (message: CandidateMessage) => void,
     onState: (transport: Transport, state: RTCPeerConnectionState) => void,
+    /**
+     * A connection not connected after this long counts as failed. Browsers can stay in
+     * 'connecting' for long when nothing answers at all (an unreachable TURN proxy gives no
+     * candidate to check), and the user deserves a clear error instead of a silent call.
+     */
+    connectTimeoutMs = 20_000,
   ) {
     this.pc = pc;
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = null;
+      if (!this.#closed && pc.connectionState !== 'connected') onState(this, 'failed');
+    }, connectTimeoutMs);
     pc.onicecandidate = (ev) => {
       const c = ev.candidate;
       if (!c || !c.candidate) return; // end of candidates: protocol v1 has no message for it
@@ -71,6 +82,10 @@ export class Transport {
       else this.#sendCandidate(item);
     };
     pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'connected' && this.#connectTimer) {
+        clearTimeout(this.#connectTimer);
+        this.#connectTimer = null;
+      }
       if (!this.#closed) onState(this, pc.connectionState);
     };
   }
@@ -100,6 +115,8 @@ export class Transport {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
     this.pc.onicecandidate = null;
     this.pc.onconnectionstatechange = null;
     this.pc.ontrack = null;

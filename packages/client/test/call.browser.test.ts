@@ -23,6 +23,13 @@ import {
   type ApiClient,
   type TestServer,
 } from '../../server/test/helpers.js';
+import {
+  assertReceives,
+  createRoom as createCallRoom,
+  openCallPage,
+  pageEvents,
+  waitStatus,
+} from '../../server/test/call-page.js';
 import type { RoomStats } from '../src/index.js';
 
 const callDist = new URL('../dist/call/index.html', import.meta.url).pathname;
@@ -39,8 +46,6 @@ interface SignedApp {
   app: CallApp;
   privateKeyPem: string;
 }
-
-const b64url = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 
 describe('call page in Chromium', () => {
   let server: TestServer;
@@ -77,18 +82,8 @@ describe('call page in Chromium', () => {
     });
   }
 
-  async function openCall(cred: unknown, query = ''): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    await page.goto(`${server.url}/call/${query}#credential=${b64url(JSON.stringify(cred))}`);
-    return page;
-  }
-
-  async function waitStatus(page: Page, state: string): Promise<void> {
-    await page.locator(`[data-testid="status"][data-state="${state}"]`).waitFor();
-  }
+  const openCall = (cred: unknown, query = ''): Promise<Page> =>
+    openCallPage(browser, contexts, server.url, cred, query);
 
   async function errorCode(page: Page): Promise<string> {
     const error = page.getByTestId('error');
@@ -97,10 +92,7 @@ describe('call page in Chromium', () => {
   }
 
   async function createRoom(page: Page): Promise<string> {
-    await waitStatus(page, 'connected');
-    await page.getByTestId('create-room').click();
-    await waitStatus(page, 'in-room');
-    const roomId = (await page.getByTestId('room-id').innerText()).trim();
+    const roomId = await createCallRoom(page);
     assert.match(roomId, /^\d{10}$/);
     return roomId;
   }
@@ -112,45 +104,7 @@ describe('call page in Chromium', () => {
     await waitStatus(page, 'in-room');
   }
 
-  const events = (page: Page) =>
-    page.evaluate(() => (window as unknown as CallWindow).parleyCall.events.slice());
-  const stats = (page: Page) =>
-    page.evaluate(async () => {
-      const room = (window as unknown as CallWindow).parleyCall.room;
-      return room ? room.getStats() : null;
-    });
-
-  /** What a page receives from `uid`: video frames decoded and audio packets received. */
-  async function received(page: Page, uid: string): Promise<{ frames: number; audioPackets: number }> {
-    const s = await stats(page);
-    const sub = s?.subscriptions.find((x) => x.uid === uid);
-    const video = sub?.inbound.find((i) => i.kind === 'video');
-    const audio = sub?.inbound.find((i) => i.kind === 'audio');
-    return { frames: video?.framesDecoded ?? 0, audioPackets: audio?.packetsReceived ?? 0 };
-  }
-
-  /** Passes when `page` decodes `uid`'s video and receives their audio, both still rising. */
-  async function assertReceives(page: Page, uid: string, label: string): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    let first = await received(page, uid);
-    while (Date.now() < deadline && (first.frames === 0 || first.audioPackets === 0)) {
-      await page.waitForTimeout(250);
-      first = await received(page, uid);
-    }
-    assert.ok(first.frames > 0, `${label}: decodes video from ${uid} (framesDecoded ${first.frames})`);
-    assert.ok(first.audioPackets > 0, `${label}: receives audio from ${uid}`);
-    await page.waitForTimeout(1000);
-    const later = await received(page, uid);
-    assert.ok(
-      later.frames > first.frames,
-      `${label}: framesDecoded from ${uid} rises (${first.frames} → ${later.frames})`,
-    );
-    assert.ok(
-      later.audioPackets > first.audioPackets,
-      `${label}: audio packets from ${uid} keep coming (${first.audioPackets} → ${later.audioPackets})`,
-    );
-  }
-
+  const events = pageEvents;
   before(async () => {
     assert.ok(existsSync(callDist), `build the client first (npm run build): ${callDist} is missing`);
     server = await startTestServer();

@@ -145,6 +145,8 @@ export class FakeSignalingServer {
       bizName: String(hello.credential.bizName),
       resumed,
       iceServers: [{ urls: ['stun:127.0.0.1:3478'] }],
+      iceTransportPolicy: 'all',
+      mediaProxy: null,
       room: resumed ? this.room : null,
       limits: this.options.limits ?? { maxParticipants: 6, maxMessageBytes: 65536, messagesPerSecond: 100 },
       ...over,

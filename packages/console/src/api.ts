@@ -25,6 +25,8 @@ import type {
   KeyInfo,
   LiveRoom,
   Member,
+  ProxySecret,
+  ProxyTestResult,
   Recording,
   RecordingList,
   RecordingListQuery,
@@ -273,6 +275,25 @@ export const api = {
       {},
     ),
 
+  // media-stream proxy: its TURN shared secret and "Test proxy"
+  /** The TURN shared secret (the proxy's static-auth-secret), made on first read; each read is audited. */
+  getProxySecret: (workspaceId: string, appId: string, bizName: string) =>
+    request<ProxySecret>('GET', `${callApp(workspaceId, appId, bizName)}/proxy-secret`),
+  /** A new secret, used at once for the credentials terminals get: the proxy must be updated too. */
+  rotateProxySecret: (workspaceId: string, appId: string, bizName: string) =>
+    request<ProxySecret>('POST', `${callApp(workspaceId, appId, bizName)}/proxy-secret/rotate`, {}),
+  /**
+   * A TURN allocation on `proxyAddress` (unsaved), or on the saved address when it is left out.
+   * 200 whether or not the proxy works; 409 PROXY_NOT_SET without any address; 400 (field
+   * proxyAddress) for an invalid one.
+   */
+  testProxy: (workspaceId: string, appId: string, bizName: string, proxyAddress?: string) =>
+    request<ProxyTestResult>(
+      'POST',
+      `${callApp(workspaceId, appId, bizName)}/proxy/test`,
+      proxyAddress === undefined ? {} : { proxyAddress },
+    ),
+
   // recordings (cloud recording files of a call application)
   listRecordings: (workspaceId: string, appId: string, bizName: string, query: RecordingListQuery) =>
     request<RecordingList>(
@@ -318,6 +339,8 @@ export const links = {
   signingDocs: '/docs/signing',
   /** Callback payloads, retries and verifying their signatures. */
   callbackDocs: '/docs/callbacks',
+  /** Setting up the media-stream proxy (coturn), its firewall and egress IPs. */
+  proxyDocs: '/docs/media-proxy',
   /** The call page of the browser SDK (packages/client). */
   callPage: '/call/',
   /** A recording's file (`Recording.fileUrl`, same origin: the session cookie authorises it) as an attachment. */

@@ -205,13 +205,16 @@ const en = {
   'config.urlPlaceholder': 'https://example.com/parley/callback',
   'config.section.proxy': 'Media-stream proxy',
   'config.proxyIntro':
-    'If your network sits in a security isolation zone and cannot reach the media server directly, a proxy server can forward the media streams. Once set, the audio and video of this application go through the proxy.',
+    "If your terminals sit in a security isolation zone and cannot reach the media server directly, a proxy server can forward the media streams. The proxy is a TURN server that you run (coturn, for example). Once an address is set, all audio and video of this call application goes through it: terminals get the proxy as their only ICE server, relay-only, with time-limited credentials that Parley derives from the TURN shared secret below, and the media server accepts this application's media only from the egress IPs.",
+  'config.proxyWarningTitle': 'Leave these fields empty unless your terminals sit in an isolated network',
   'config.proxyWarning':
-    'A wrong proxy address breaks calls. Leave these fields empty unless you need a proxy.',
+    'A wrong proxy address, a proxy that is down or a proxy with another shared secret breaks every call of this application, and a missing egress IP cuts off the media coming from it. Test the proxy before you save.',
   'config.proxyAddress': 'Media-stream proxy server address',
-  'config.proxyAddressHelp': 'A host name such as example.aliyundoc.com (optionally with :port).',
+  'config.proxyAddressHelp':
+    'The TURN server as a host name or IP such as example.aliyundoc.com, optionally with :port (3478 when left out). Terminals reach it over UDP and TCP.',
   'config.proxyEgressIps': 'Egress IPs',
-  'config.proxyEgressIpsHelp': 'Separate several egress IPs with ASCII semicolons (;).',
+  'config.proxyEgressIpsHelp':
+    "The addresses the proxy's traffic reaches the media server from; separate several egress IPs with ASCII semicolons (;). The media server takes this application's media only from them and closes connections from any other address. Left empty: any address.",
   'config.conflictTitle': 'Someone else changed this configuration',
   'config.conflictBody':
     'Someone saved this configuration while you were editing, so your changes were not saved. They are still in the form. Reload to see the latest configuration (this discards your edits), then edit again.',
@@ -231,6 +234,42 @@ const en = {
   'config.testResponse': 'Response',
   'config.testPayload': 'Sent',
   'config.testRequestFailed': 'Could not send the test callback: {error}',
+
+  'proxy.test.button': 'Test proxy',
+  'proxy.test.help':
+    'Makes a TURN allocation on the address in the field (saved or not) with credentials from the shared secret, as a terminal would, and shows what happened.',
+  'proxy.test.stage.ok': 'The proxy works: it allocated a relayed address',
+  'proxy.test.stage.dns': 'The proxy host name could not be resolved',
+  'proxy.test.stage.refused': 'The proxy refused the connection',
+  'proxy.test.stage.timeout': 'The proxy did not answer',
+  'proxy.test.stage.credentials': 'Bad credentials: the proxy does not have this shared secret',
+  'proxy.test.stage.protocol': 'Not a TURN server, or an unexpected answer',
+  'proxy.test.relayed': 'Relayed address',
+  'proxy.test.proxy': 'Proxy',
+  'proxy.test.duration': 'Took',
+  'proxy.test.ms': '{ms} ms',
+  'proxy.test.detail': 'Details',
+  'proxy.test.unsaved': 'This address is not saved yet: save the configuration to use it.',
+  'proxy.test.requestFailed': 'Could not test the proxy: {error}',
+  'proxy.secret.title': 'TURN shared secret',
+  'proxy.secret.intro':
+    "Put this secret in your proxy's configuration (coturn: use-auth-secret with static-auth-secret). Parley gives each terminal a time-limited TURN user name and password derived from it; the proxy checks them with the same secret, so it needs no list of users.",
+  'proxy.secret.reveal': 'Show',
+  'proxy.secret.hide': 'Hide',
+  'proxy.secret.createdAt': 'Created {time}',
+  'proxy.secret.hiddenNote': 'Hidden. Showing it is recorded in the audit log.',
+  'proxy.secret.rotate': 'Rotate secret',
+  'proxy.secret.rotateTitle': 'Rotate the TURN shared secret?',
+  'proxy.secret.rotateBody':
+    "A new secret replaces this one at once, with no overlap: from now on terminals get credentials made with it. Put the new secret in your proxy's configuration immediately; until the proxy has it, every call through the proxy fails.",
+  'proxy.secret.rotated':
+    'Secret rotated. Update static-auth-secret on your proxy now and reload it: calls through the proxy fail until then.',
+  'proxy.coturn.title': 'coturn configuration',
+  'proxy.coturn.copy': 'Copy configuration',
+  'proxy.coturn.needsReveal': 'Show the secret first',
+  'proxy.coturn.note': 'A minimal /etc/turnserver.conf with this secret filled in.',
+  'proxy.docs.note': 'Installing the proxy, its firewall, external IP and egress IPs:',
+  'proxy.docs.link': 'media-stream proxy guide',
 
   'signing.title': 'Callback signing',
   'signing.intro':
@@ -513,6 +552,8 @@ const en = {
   'audit.action.recording.start': 'Start recording',
   'audit.action.recording.stop': 'Stop recording',
   'audit.action.recording.delete': 'Delete recording',
+  'audit.action.proxy.secret.reveal': 'View media proxy TURN secret',
+  'audit.action.proxy.secret.rotate': 'Rotate media proxy TURN secret',
 
   'page.notFound': 'Page not found',
   'page.forbidden': 'Your role in this workspace does not give access to this page.',
@@ -559,6 +600,7 @@ const en = {
     'This room is already being recorded, or the recording is still running or saving its file.',
   'err.RECORDING_NOT_ACTIVE': 'This room is not being recorded.',
   'err.CALLBACK_URL_NOT_SET': 'Set the callback URL in the feature configuration first.',
+  'err.PROXY_NOT_SET': 'Enter the media-stream proxy server address first.',
   'err.WORKSPACE_EXISTS': 'A workspace with this ID already exists.',
   'err.APP_EXISTS': 'An app with this ID already exists in the workspace.',
   'err.APP_NOT_EMPTY': 'Delete the call applications of this app first.',
@@ -777,12 +819,16 @@ const zh: Record<MessageKey, string> = {
   'config.urlPlaceholder': 'https://example.com/parley/callback',
   'config.section.proxy': '媒体流代理服务器',
   'config.proxyIntro':
-    '若您的网络中存在安全隔离区,无法直接访问媒体服务器,可通过设置代理服务器对媒体流数据进行转发。设置媒体流代理服务器后,音视频流数据将通过该代理服务器进行转发。',
-  'config.proxyWarning': '代理服务器地址错误会导致音视频通话异常,若无必要请勿填写。',
+    '若您的网络中存在安全隔离区,无法直接访问媒体服务器,可通过设置代理服务器对媒体流数据进行转发。代理服务器是您自行部署的 TURN 服务器(例如 coturn)。设置媒体流代理服务器后,此通话应用的所有音视频流数据都将通过该代理服务器转发:终端只使用该代理作为 ICE 服务器且仅走中继,使用 Parley 根据下方 TURN 共享密钥生成的限时凭证;媒体服务器只接受来自出网 IP 的此应用媒体流。',
+  'config.proxyWarningTitle': '除非终端位于隔离网络中,否则请勿填写',
+  'config.proxyWarning':
+    '代理服务器地址错误、代理服务器不可用或其共享密钥不一致,都会导致此应用的所有音视频通话异常;出网 IP 遗漏时,来自该地址的媒体流会被断开。保存前请先测试代理。',
   'config.proxyAddress': '媒体流代理服务器地址',
-  'config.proxyAddressHelp': '格式为:example.aliyundoc.com(可带 :端口)。',
+  'config.proxyAddressHelp':
+    'TURN 服务器的主机名或 IP,格式为:example.aliyundoc.com(可带 :端口,默认 3478)。终端通过 UDP 和 TCP 连接该服务器。',
   'config.proxyEgressIps': '出网 IP',
-  'config.proxyEgressIpsHelp': '若存在多个出网 IP,使用半角分号(;)隔开。',
+  'config.proxyEgressIpsHelp':
+    '代理服务器访问媒体服务器时使用的地址。若存在多个出网 IP,使用半角分号(;)隔开。媒体服务器只接受来自这些地址的此应用媒体流,其他地址的连接会被关闭;留空则不限制。',
   'config.conflictTitle': '配置已被他人修改',
   'config.conflictBody':
     '在您编辑期间,其他人保存了此配置,因此您的修改没有保存,仍保留在表单中。重新加载可查看最新配置(将放弃您的修改),然后再次编辑。',
@@ -802,6 +848,42 @@ const zh: Record<MessageKey, string> = {
   'config.testResponse': '应答内容',
   'config.testPayload': '发送内容',
   'config.testRequestFailed': '无法发送测试回调:{error}',
+
+  'proxy.test.button': '测试代理',
+  'proxy.test.help':
+    '像终端一样,使用由共享密钥生成的凭证,在输入框中的地址(无论是否已保存)上申请一次 TURN 中继,并显示结果。',
+  'proxy.test.stage.ok': '代理可用:已分配中继地址',
+  'proxy.test.stage.dns': '无法解析代理服务器的主机名',
+  'proxy.test.stage.refused': '代理服务器拒绝连接',
+  'proxy.test.stage.timeout': '代理服务器无应答',
+  'proxy.test.stage.credentials': '凭证错误:代理服务器的共享密钥与此不一致',
+  'proxy.test.stage.protocol': '不是 TURN 服务器,或应答异常',
+  'proxy.test.relayed': '中继地址',
+  'proxy.test.proxy': '代理服务器',
+  'proxy.test.duration': '耗时',
+  'proxy.test.ms': '{ms} ms',
+  'proxy.test.detail': '详情',
+  'proxy.test.unsaved': '此地址尚未保存:保存配置后才会生效。',
+  'proxy.test.requestFailed': '无法测试代理:{error}',
+  'proxy.secret.title': 'TURN 共享密钥',
+  'proxy.secret.intro':
+    '请将此密钥配置到您的代理服务器中(coturn:use-auth-secret 与 static-auth-secret)。Parley 根据它为每个终端生成限时的 TURN 用户名和密码,代理服务器使用同一密钥校验,无需维护用户列表。',
+  'proxy.secret.reveal': '显示',
+  'proxy.secret.hide': '隐藏',
+  'proxy.secret.createdAt': '创建于 {time}',
+  'proxy.secret.hiddenNote': '已隐藏。显示密钥的操作会记入操作审计。',
+  'proxy.secret.rotate': '轮换密钥',
+  'proxy.secret.rotateTitle': '轮换 TURN 共享密钥?',
+  'proxy.secret.rotateBody':
+    '新密钥立即替换当前密钥,没有过渡期:此后终端获得的凭证都由新密钥生成。请立即将新密钥更新到代理服务器的配置中;在代理服务器更新之前,经过代理的通话都会失败。',
+  'proxy.secret.rotated':
+    '密钥已轮换。请立即更新代理服务器的 static-auth-secret 并重新加载配置,在此之前经过代理的通话都会失败。',
+  'proxy.coturn.title': 'coturn 配置',
+  'proxy.coturn.copy': '复制配置',
+  'proxy.coturn.needsReveal': '请先显示密钥',
+  'proxy.coturn.note': '已填入此密钥的最简 /etc/turnserver.conf。',
+  'proxy.docs.note': '代理服务器的安装、防火墙、外网 IP 和出网 IP 设置请参见',
+  'proxy.docs.link': '媒体流代理指南',
 
   'signing.title': '回调签名',
   'signing.intro':
@@ -1075,6 +1157,8 @@ const zh: Record<MessageKey, string> = {
   'audit.action.recording.start': '开始录制',
   'audit.action.recording.stop': '停止录制',
   'audit.action.recording.delete': '删除录制文件',
+  'audit.action.proxy.secret.reveal': '查看媒体流代理 TURN 密钥',
+  'audit.action.proxy.secret.rotate': '轮换媒体流代理 TURN 密钥',
 
   'page.notFound': '页面不存在',
   'page.forbidden': '您在此工作空间中的角色无权访问此页面。',
@@ -1119,6 +1203,7 @@ const zh: Record<MessageKey, string> = {
   'err.RECORDING_ACTIVE': '此房间正在录制中,或录制尚未结束、文件仍在保存。',
   'err.RECORDING_NOT_ACTIVE': '此房间当前没有在录制。',
   'err.CALLBACK_URL_NOT_SET': '请先在功能配置中设置回调地址。',
+  'err.PROXY_NOT_SET': '请先填写媒体流代理服务器地址。',
   'err.WORKSPACE_EXISTS': '已存在相同 ID 的工作空间。',
   'err.APP_EXISTS': '此工作空间中已存在相同 ID 的应用。',
   'err.APP_NOT_EMPTY': '请先删除此应用下的所有通话应用。',

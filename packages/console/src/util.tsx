@@ -123,6 +123,7 @@ export function CopyButton(props: {
   label?: string;
   testId?: string;
   type?: 'default' | 'link' | 'text';
+  disabled?: boolean;
 }): ReactNode {
   const t = useT();
   const { message } = AntApp.useApp();
@@ -135,6 +136,7 @@ export function CopyButton(props: {
       type={props.type ?? 'default'}
       icon={<CopyOutlined />}
       onClick={() => void onClick()}
+      disabled={props.disabled}
       data-testid={props.testId}
     >
       {props.label}

@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +19,8 @@ import type {
   Credential,
   FeatureConfigResponse,
   LiveRoom,
+  ProxySecret,
+  ProxyTestResult,
   Recording,
   RecordingList,
 } from '@parley/protocol';
@@ -32,6 +35,7 @@ import {
   type TestServer,
 } from '../../server/test/helpers.js';
 import { Receiver } from '../../server/test/receiver.js';
+import { startCoturn, type Coturn } from '../../server/test/coturn.js';
 
 describe('console in Chromium', () => {
   let server: TestServer;
@@ -566,12 +570,14 @@ describe('console recordings in Chromium', () => {
     assert.equal(startedElsewhere.status, 201, JSON.stringify(startedElsewhere.body));
     await start.click();
     await page.locator('.ant-message').getByText('This room is already being recorded').waitFor();
-    // The message of the first stop may still show: wait for one more.
+    // The message of the first stop may still show: wait until it is gone, then for the new one.
     const stoppedMessages = page.locator('.ant-message').getByText(`Recording of room ${roomId} stopped`);
-    const shownBefore = await stoppedMessages.count();
+    for (const deadline = Date.now() + 15_000; (await stoppedMessages.count()) > 0 && Date.now() < deadline;)
+      await page.waitForTimeout(100);
+    assert.equal(await stoppedMessages.count(), 0, 'the first stop message has faded');
     await stop.click();
     await page.getByTestId('confirm-record-stop').click();
-    await stoppedMessages.nth(shownBefore).waitFor();
+    await stoppedMessages.first().waitFor();
     await page.unroute(/\/recordings\?status=/);
     const stillRecording = (await owner.get<RecordingList>(`${base}/recordings?status=recording`)).body;
     assert.equal(stillRecording.total, 0, JSON.stringify(stillRecording));
@@ -744,5 +750,211 @@ describe('console recordings in Chromium', () => {
     await viewer.getByTestId('recording-play-rec_kept').waitFor();
     assert.equal(await viewer.getByTestId('recording-download-rec_kept').count(), 1);
     assert.equal(await viewer.locator('[data-testid^="recording-delete-"]').count(), 0);
+  });
+});
+
+describe('console media-stream proxy in Chromium', () => {
+  let server: TestServer;
+  let owner: ApiClient;
+  let browser: Browser;
+  let coturn: Coturn | undefined;
+  let silent: dgram.Socket | undefined;
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    server = await startTestServer();
+    owner = await ownerClient(server);
+    browser = await launchChromium();
+  });
+  after(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await server?.stop();
+    await coturn?.stop();
+    silent?.close();
+  });
+
+  async function signedInPage(email: string, password: string): Promise<Page> {
+    const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1440, height: 900 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(`${server.url}/`);
+    await page.getByTestId('login-email').fill(email);
+    await page.getByTestId('login-password').fill(password);
+    await page.getByTestId('login-submit').click();
+    await page.waitForURL(/\/call-apps$/);
+    return page;
+  }
+
+  /** A UDP port on 127.0.0.1 where nothing listens (bound, then closed: the kernel answers ICMP). */
+  async function closedUdpPort(): Promise<number> {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const { port } = socket.address();
+    await new Promise<void>((resolve) => socket.close(resolve));
+    return port;
+  }
+
+  it('reveals and rotates the TURN secret, tests the proxy in the form, and saves it', async () => {
+    const callApp = (await owner.post<CallApp>(callAppsUrl(), { name: 'Proxy in browser' })).body;
+    const base = `${callAppsUrl()}/${callApp.bizName}`;
+    const page = await signedInPage(adminEmail, adminPassword);
+    await page.goto(`${server.url}/w/default/apps/default/call-apps/${callApp.bizName}/config`);
+
+    // The explanation and the warning; Test proxy is disabled while the address is empty.
+    await page.getByTestId('proxy-warning').waitFor();
+    const card = page.getByTestId('proxy-card');
+    assert.match(await card.innerText(), /relay-only/);
+    assert.match(await card.innerText(), /egress IPs/);
+    const testButton = page.getByTestId('proxy-test');
+    assert.equal(await testButton.isDisabled(), true);
+
+    // The secret: hidden until Show, then the very secret the API reads; the coturn config has it.
+    const secretText = page.getByTestId('proxy-secret');
+    const snippet = page.getByTestId('proxy-coturn-config');
+    assert.match(await secretText.innerText(), /^•+$/);
+    assert.equal(await page.getByTestId('proxy-coturn-copy').isDisabled(), true);
+    await page.getByTestId('proxy-secret-reveal').click();
+    await page.getByTestId('proxy-secret-copy').waitFor();
+    const shownSecret = (await secretText.innerText()).trim();
+    const apiSecret = (await owner.get<ProxySecret>(`${base}/proxy-secret`)).body;
+    assert.equal(shownSecret, apiSecret.secret);
+    const config = await snippet.innerText();
+    assert.match(config, /^use-auth-secret$/m);
+    assert.ok(config.includes(`static-auth-secret=${apiSecret.secret}\n`), config);
+    assert.match(config, /^realm=parley$/m);
+    assert.match(config, /^listening-port=3478$/m);
+    assert.equal(await page.getByTestId('proxy-coturn-copy').isDisabled(), false);
+    assert.equal(await page.getByTestId('proxy-docs-link').getAttribute('href'), '/docs/media-proxy');
+
+    // A real coturn with that secret: the address typed in (not saved) works.
+    coturn = await startCoturn({ secret: apiSecret.secret, listenIp: '127.0.0.1' });
+    const turn = coturn;
+    await page.getByTestId('config-edit').click();
+    const address = page.getByTestId('field-proxyAddress');
+    await address.fill(turn.address);
+    // The snippet follows the port in the field.
+    await snippet.filter({ hasText: new RegExp(`listening-port=${turn.port}\\b`) }).waitFor();
+    const result = page.getByTestId('proxy-test-result');
+    const runTest = async (): Promise<void> => {
+      const answer = page.waitForResponse(
+        (r) =>
+          r.url().endsWith(`/call-apps/${callApp.bizName}/proxy/test`) && r.request().method() === 'POST',
+      );
+      await testButton.click();
+      assert.equal((await answer).status(), 200);
+      await result.waitFor();
+    };
+    await runTest();
+    assert.equal(
+      await result.getAttribute('data-success'),
+      'true',
+      `${await result.innerText()}\n${turn.logTail()}`,
+    );
+    const relayed = (await page.getByTestId('proxy-test-relayed').innerText()).trim();
+    assert.match(relayed, /^127\.0\.0\.1:\d+$/);
+    const relayedPort = Number(relayed.split(':')[1]);
+    assert.ok(relayedPort >= turn.minPort && relayedPort <= turn.maxPort, relayed);
+    const okText = await result.innerText();
+    assert.match(okText, /The proxy works/);
+    assert.match(okText, /\d+ ms/);
+    assert.match(okText, /not saved yet/);
+
+    // Rotated in the UI (confirmed): coturn still has the old secret, so the credentials fail.
+    await page.getByTestId('proxy-secret-rotate').click();
+    await page.getByTestId('confirm-proxy-secret-rotate').click();
+    await page.waitForFunction(
+      ([old]) => {
+        const text = document.querySelector('[data-testid="proxy-secret"]')?.textContent?.trim();
+        return text !== undefined && text !== old && !text.includes('•');
+      },
+      [shownSecret],
+    );
+    const rotated = (await secretText.innerText()).trim();
+    assert.equal(rotated, (await owner.get<ProxySecret>(`${base}/proxy-secret`)).body.secret);
+    assert.ok((await snippet.innerText()).includes(`static-auth-secret=${rotated}\n`));
+    await runTest();
+    assert.equal(await result.getAttribute('data-success'), 'false');
+    assert.equal(await result.getAttribute('data-stage'), 'credentials', await result.innerText());
+    assert.match(await result.innerText(), /Bad credentials: the proxy does not have this shared secret/);
+
+    // Nothing listens: refused, with the server's sentence.
+    await address.fill(`127.0.0.1:${await closedUdpPort()}`);
+    await runTest();
+    assert.equal(await result.getAttribute('data-stage'), 'refused', await result.innerText());
+    assert.match(await result.innerText(), /The proxy refused the connection/);
+    assert.match(await page.getByTestId('proxy-test-message').innerText(), /refused/);
+
+    // A UDP socket that never answers: timeout.
+    silent = dgram.createSocket('udp4');
+    const silentSocket = silent;
+    await new Promise<void>((resolve) => silentSocket.bind(0, '127.0.0.1', resolve));
+    await address.fill(`127.0.0.1:${silentSocket.address().port}`);
+    await runTest();
+    assert.equal(await result.getAttribute('data-stage'), 'timeout', await result.innerText());
+    assert.match(await result.innerText(), /The proxy did not answer/);
+
+    // An invalid address: the server's 400 shows on the field, no result.
+    await address.fill('turn://bad example');
+    await testButton.click();
+    const fieldError = page
+      .locator('.ant-form-item')
+      .filter({ has: address })
+      .locator('.ant-form-item-explain-error');
+    await fieldError.waitFor();
+    assert.equal(await address.getAttribute('aria-invalid'), 'true');
+    assert.match(await fieldError.innerText(), /host name/);
+    assert.equal(await result.count(), 0);
+
+    // Cleared: Test proxy is disabled again.
+    await address.fill('');
+    await page.locator('[data-testid="proxy-test"]:disabled').waitFor();
+
+    // Saved with the egress IPs; persisted after a reload, and the saved address tests fine outside edit mode.
+    await address.fill(turn.address);
+    await page.getByTestId('field-proxyEgressIps').fill('127.0.0.1; 203.0.113.7');
+    await page.getByTestId('config-save').click();
+    await page.getByTestId('config-edit').waitFor();
+    await page.reload();
+    await page.getByTestId('config-edit').waitFor();
+    assert.equal(await address.inputValue(), turn.address);
+    assert.equal(await page.getByTestId('field-proxyEgressIps').inputValue(), '127.0.0.1;203.0.113.7');
+    const saved = (await owner.get<FeatureConfigResponse>(`${base}/config`)).body;
+    assert.equal(saved.config.proxyAddress, turn.address);
+    assert.equal(saved.config.proxyEgressIps, '127.0.0.1;203.0.113.7');
+    assert.match(await page.getByTestId('proxy-secret').innerText(), /^•+$/, 'hidden again after a reload');
+    await runTest();
+    assert.equal(await result.getAttribute('data-stage'), 'credentials', 'coturn still has the old secret');
+    assert.doesNotMatch(await result.innerText(), /not saved yet/);
+
+    // The API agrees with what the page showed; reveal and rotation are audited.
+    const apiTest = await owner.post<ProxyTestResult>(`${base}/proxy/test`, {});
+    assert.equal(apiTest.body.stage, 'credentials');
+    for (const [action, count] of [
+      ['proxy.secret.reveal', 3],
+      ['proxy.secret.rotate', 1],
+    ] as const) {
+      const audit = await owner.get<{ total: number }>(
+        `/api/v1/workspaces/default/audit?action=${action}&targetId=${callApp.bizName}`,
+      );
+      assert.equal(audit.body.total, count, action);
+    }
+  });
+
+  it('shows a viewer the proxy settings but no secret and no Test proxy', async () => {
+    const callApp = (await owner.post<CallApp>(callAppsUrl(), { name: 'Proxy for viewers' })).body;
+    const viewerApi = await memberClient(server, owner, 'viewer');
+    const denied = await viewerApi.get(`${callAppsUrl()}/${callApp.bizName}/proxy-secret`);
+    assert.equal(denied.status, 403);
+    const session = await viewerApi.get<{ user: { email: string } }>('/api/v1/auth/session');
+    const page = await signedInPage(session.body.user.email, 'viewer-password-123');
+    await page.goto(`${server.url}/w/default/apps/default/call-apps/${callApp.bizName}/config`);
+    await page.getByTestId('field-proxyAddress').waitFor();
+    await page.getByTestId('proxy-warning').waitFor();
+    assert.equal(await page.getByTestId('proxy-test').count(), 0);
+    assert.equal(await page.getByTestId('proxy-secret-panel').count(), 0);
+    assert.equal(await page.getByTestId('proxy-secret').count(), 0);
+    assert.equal(await page.getByTestId('proxy-coturn-config').count(), 0);
   });
 });

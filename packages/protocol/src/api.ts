@@ -337,6 +337,8 @@ export const auditActions = [
   'recording.start',
   'recording.stop',
   'recording.delete',
+  'proxy.secret.reveal',
+  'proxy.secret.rotate',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 
@@ -498,3 +500,50 @@ export const RecordingListQuerySchema = Type.Object({
   ...paging(20),
 });
 export type RecordingListQuery = Static<typeof RecordingListQuerySchema>;
+
+export const ProxySecretSchema = Type.Object({
+  secret: Type.String({
+    description: "TURN shared secret: the proxy's static-auth-secret (coturn use-auth-secret)",
+  }),
+  createdAt: Type.Number(),
+});
+export type ProxySecret = Static<typeof ProxySecretSchema>;
+
+export const ProxyTestRequestSchema = Type.Object(
+  {
+    proxyAddress: Type.Optional(
+      Type.String({ maxLength: 300, description: 'Test this address instead of the saved one' }),
+    ),
+  },
+  strict,
+);
+export type ProxyTestRequest = Static<typeof ProxyTestRequestSchema>;
+
+export const ProxyTestStageSchema = Type.Union(
+  [
+    Type.Literal('ok'),
+    Type.Literal('dns'),
+    Type.Literal('refused'),
+    Type.Literal('timeout'),
+    Type.Literal('credentials'),
+    Type.Literal('protocol'),
+  ],
+  {
+    description: 'ok, or what failed: name resolution, connection refused, no answer, credentials, not TURN',
+  },
+);
+
+export const ProxyTestResultSchema = Type.Object({
+  ok: Type.Boolean(),
+  stage: ProxyTestStageSchema,
+  address: Type.String(),
+  host: Type.String(),
+  port: Type.Integer(),
+  resolvedAddress: Type.Union([Type.String(), Type.Null()]),
+  relayedAddress: Type.Union([Type.String(), Type.Null()], {
+    description: 'ip:port the proxy allocated for the test (TURN Allocate succeeded)',
+  }),
+  message: Type.String(),
+  durationMs: Type.Number(),
+});
+export type ProxyTestResult = Static<typeof ProxyTestResultSchema>;

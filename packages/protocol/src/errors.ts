@@ -31,6 +31,10 @@ export const errorCatalogue = {
     message: 'The room is already being recorded, or the recording is still running.',
   },
   RECORDING_NOT_ACTIVE: { status: 409, message: 'The room is not being recorded.' },
+  PROXY_NOT_SET: {
+    status: 409,
+    message: 'Enter the media-stream proxy address first (or send one to test).',
+  },
   CALLBACK_URL_NOT_SET: { status: 409, message: 'Set the callback URL in the feature configuration first.' },
   WORKSPACE_EXISTS: { status: 409, message: 'A workspace with this id already exists.' },
   APP_EXISTS: { status: 409, message: 'An app with this id already exists in the workspace.' },

@@ -110,6 +110,7 @@ export const signalingErrorCodes = [
   'TRANSPORT_NOT_FOUND',
   'NOT_PUBLISHING',
   'MEDIA_FAILED',
+  'MEDIA_ADDRESS_DENIED',
   'RESUME_FAILED',
   'SESSION_REPLACED',
   'REMOVED',
@@ -128,6 +129,10 @@ export type ServerMessage =
       bizName: string;
       resumed: boolean;
       iceServers: { urls: string[]; username?: string; credential?: string }[];
+      /** 'relay' when the call application's media goes through its proxy (TURN only). */
+      iceTransportPolicy: 'all' | 'relay';
+      /** The media-stream proxy (host[:port]) when there is one, for error messages. */
+      mediaProxy: string | null;
       /** The room the session is in (after a resume). */
       room: RoomState | null;
       limits: { maxParticipants: number; maxMessageBytes: number; messagesPerSecond: number };

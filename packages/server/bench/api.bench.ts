@@ -63,6 +63,8 @@ async function fill(server: TestServer, bearer: string): Promise<number[]> {
         room_callback_url: '',
         proxy_address: '',
         proxy_egress_ips: '',
+        proxy_secret_enc: '',
+        proxy_secret_at: null,
         config_version: 1,
         config_updated_at: at,
         created_at: at,

@@ -19,6 +19,8 @@ import { SignalingServer } from './signaling/server.js';
 import { sfuMediaPlane, type SfuMediaPlane } from './signaling/sfu-media.js';
 import { locateFfmpeg } from './recorder/ffmpeg.js';
 import { RecordingManager } from './recordings/manager.js';
+import { mediaPolicyFor } from './proxy/service.js';
+import { Counter } from 'prom-client';
 import { createRecordingMetrics } from './recordings/metrics.js';
 import { recordingFilePath } from './recordings/service.js';
 import {
@@ -213,6 +215,12 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     closers.push(() => app.close());
 
     closers.push(() => media.close());
+    const egressDenied = new Counter({
+      name: 'parley_media_egress_denied_total',
+      help: "Media connections closed because they came from outside the call application's proxy egress IPs",
+      labelNames: ['bizName'] as const,
+      registers: [metrics.registry],
+    });
     const signaling = new SignalingServer({
       db: db.db,
       registry: rooms,
@@ -224,7 +232,19 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       helloTimeoutMs: 10_000,
       maxMessageBytes: config.signalingMaxMessageBytes,
       messagesPerSecond: config.signalingMessagesPerSecond,
-      iceServers: config.iceServers,
+      mediaPolicy: (bizName, uid) =>
+        mediaPolicyFor(db.db, services.vault, bizName, uid, {
+          iceServers: config.iceServers,
+          credentialTtlSeconds: config.proxyCredentialTtlSeconds,
+          now: services.now(),
+        }),
+      onRemoteDenied: (e) => {
+        egressDenied.inc({ bizName: e.bizName });
+        log.warn(
+          { bizName: e.bizName, roomId: e.roomId, uid: e.uid, address: e.address, port: e.port },
+          "media from an address outside the call application's proxy egress IPs dropped (connection closed)",
+        );
+      },
     });
     closers.push(() => signaling.close());
     app.server.on('upgrade', (request, socket, head) => {

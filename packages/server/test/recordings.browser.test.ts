@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import type { CallApp, FeatureConfigResponse } from '@parley/protocol';
 import { fakeMediaFlags, launchChromium } from './chromium.js';
 import {
@@ -22,11 +22,11 @@ import {
   type ApiClient,
   type TestServer,
 } from './helpers.js';
+import { createRoom, openCallPage, waitStatus } from './call-page.js';
 import { codecs, ffprobe } from './media-probe.js';
 import { Receiver } from './receiver.js';
 
 const callDist = new URL('../../client/dist/call/index.html', import.meta.url).pathname;
-const b64url = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 
 describe('recordings: two Chromium participants', { timeout: 120_000 }, () => {
   let server: TestServer;
@@ -53,18 +53,6 @@ describe('recordings: two Chromium participants', { timeout: 120_000 }, () => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function openCall(credential: unknown, query = ''): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 960, height: 640 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    await page.goto(`${server.url}/call/${query}#credential=${b64url(JSON.stringify(credential))}`);
-    return page;
-  }
-
-  const waitStatus = (page: Page, state: string) =>
-    page.locator(`[data-testid="status"][data-state="${state}"]`).waitFor();
-
   it('records the call: 10, 0 per stream, 11, 99 status 2, and an H.264 + AAC file as long as the call', async () => {
     const app = (await owner.post<CallApp>(callAppsUrl(), { name: 'Browser recordings' })).body;
     const configUrl = `${callAppsUrl()}/${app.bizName}/config`;
@@ -76,12 +64,9 @@ describe('recordings: two Chromium participants', { timeout: 120_000 }, () => {
     assert.equal(saved.status, 200, JSON.stringify(saved.body));
     const sign = await credentialSigner(owner, app.bizName);
 
-    const alice = await openCall(sign('alice'));
-    await waitStatus(alice, 'connected');
-    await alice.getByTestId('create-room').click();
-    await waitStatus(alice, 'in-room');
+    const alice = await openCallPage(browser, contexts, server.url, sign('alice'));
+    const roomId = await createRoom(alice);
     const t0 = Date.now();
-    const roomId = (await alice.getByTestId('room-id').innerText()).trim();
     // The call's media begins when alice's camera is live (it is published as it starts).
     await alice.waitForFunction(
       () =>
@@ -89,7 +74,7 @@ describe('recordings: two Chromium participants', { timeout: 120_000 }, () => {
           0) >= 2,
     );
     const media0 = Date.now();
-    const bob = await openCall(sign('bob'), `?room=${roomId}&join=1`);
+    const bob = await openCallPage(browser, contexts, server.url, sign('bob'), `?room=${roomId}&join=1`);
     await waitStatus(bob, 'in-room');
     await alice.getByTestId('remote-video-bob').waitFor();
     await alice.waitForTimeout(10_000 - (Date.now() - media0));

@@ -16,6 +16,7 @@ import {
   SfuError,
   sfuNativeStats,
   type PublishedTrack,
+  type RemoteDeniedEvent,
   type SfuConfig,
   type TransportStateEvent,
 } from '../src/sfu/index.js';
@@ -306,6 +307,46 @@ describe('sfu: router with in-process peers', () => {
       assert.match(b.offerSdp, new RegExp(`a=ssrc:${pub.ssrc.video} `));
       assert.match(b.offerSdp, /a=rtpmap:96 VP8\/90000/);
       assert.match(b.offerSdp, /a=rtpmap:111 opus\/48000\/2/);
+    });
+  });
+
+  it('takes and sends media only from and to the addresses of a remote-address policy', async () => {
+    await withRouter({}, async (router, keep) => {
+      const denied: RemoteDeniedEvent[] = [];
+      router.on('remoteDenied', (e) => denied.push(e));
+      router.setRemoteAddressPolicy(['::ffff:127.0.0.1', '192.0.2.10']);
+      const pub = keep(new TestPublisher('A'));
+      await pub.publish(router);
+      const b = keep(new TestSubscriber('B'));
+      await b.subscribe(router, 'A');
+      for (let i = 0; i < 5; i++) pub.send('video');
+      await waitFor('packets through an allowed address', () => b.received(pub.ssrc.video).length === 5);
+      assert.deepEqual(denied, []);
+      // The rule changes: the publisher's transport is cut at once and reported; the subscriber's,
+      // left with nothing to carry, closes with it.
+      router.setRemoteAddressPolicy(['192.0.2.10']);
+      assert.deepEqual(
+        denied.map((e) => [e.participantId, e.role, e.address]),
+        [['A', 'publisher', '127.0.0.1']],
+      );
+      assert.equal(router.stats().remoteDenied, 1);
+      assert.equal(router.stats().transports, 0);
+      // A peer connecting from an address outside the rule is closed as it connects, and nothing
+      // it sends is taken.
+      const c = keep(new TestPublisher('C'));
+      await c.publish(router).catch(() => undefined);
+      await waitFor('C denied', () => denied.some((e) => e.participantId === 'C'));
+      const received = router.stats().receivedPackets;
+      for (let i = 0; i < 5; i++) {
+        try {
+          c.send('audio');
+        } catch {
+          // its side may already have seen the SFU close the connection
+        }
+      }
+      await sleep(200);
+      assert.equal(router.stats().receivedPackets, received);
+      assert.equal(router.tracks('C').length, 0);
     });
   });
 

@@ -6,6 +6,7 @@ import {
   App as AntApp,
   Button,
   Card,
+  Divider,
   Form,
   Input,
   InputNumber,
@@ -26,6 +27,7 @@ import { CallbackSigningCard, TestCallback, useTestCallback } from './CallbackSi
 import type { CallbackKind } from './CallbackSigning';
 import { CallAppPage, CallAppPageStatus } from './CallAppPage';
 import { mediaTypes } from './Recordings';
+import { ProxySecretPanel, ProxyTestAlert, ProxyTestButton, useProxyTest } from './MediaProxy';
 
 const fieldNames = [
   'autoRecord',
@@ -60,7 +62,9 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
   const [conflict, setConflict] = useState(false);
   const [reloading, setReloading] = useState(false);
   const test = useTestCallback(app, bizName);
+  const proxyTest = useProxyTest(app, bizName);
   const mediaType = Form.useWatch('recordMediaType', form);
+  const proxyAddress = Form.useWatch('proxyAddress', form) ?? '';
 
   const clearErrors = useCallback(() => {
     form.setFields(fieldNames.map((name) => ({ name, errors: [] })));
@@ -105,6 +109,8 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
 
   const cancel = (): void => {
     if (saved) show(saved);
+    // A test of an address that is now discarded would only confuse.
+    proxyTest.clear();
     setConflict(false);
     setEditing(false);
   };
@@ -345,25 +351,51 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
         <Card title={t('config.section.room')} className="section-card">
           {callbackUrlItem('room')}
         </Card>
-        <Card title={t('config.section.proxy')} className="section-card">
+        <Card title={t('config.section.proxy')} className="section-card" data-testid="proxy-card">
           <Typography.Paragraph type="secondary">{t('config.proxyIntro')}</Typography.Paragraph>
           <Alert
             type="warning"
             showIcon
-            title={t('config.proxyWarning')}
+            title={t('config.proxyWarningTitle')}
+            description={t('config.proxyWarning')}
             className="section-alert"
             data-testid="proxy-warning"
           />
           <Form.Item
-            name="proxyAddress"
             label={t('config.proxyAddress')}
-            extra={t('config.proxyAddressHelp')}
+            htmlFor="proxyAddress"
+            extra={
+              <>
+                <div>{t('config.proxyAddressHelp')}</div>
+                {ws.canEdit && proxyTest.outcome ? (
+                  <ProxyTestAlert
+                    outcome={proxyTest.outcome}
+                    savedAddress={saved.config.proxyAddress}
+                    onClose={proxyTest.clear}
+                  />
+                ) : null}
+              </>
+            }
           >
-            <Input
-              placeholder={placeholder('example.aliyundoc.com')}
-              autoComplete="off"
-              data-testid="field-proxyAddress"
-            />
+            <div className="proxy-address">
+              <Form.Item name="proxyAddress" noStyle>
+                <Input
+                  placeholder={placeholder('example.aliyundoc.com')}
+                  autoComplete="off"
+                  data-testid="field-proxyAddress"
+                />
+              </Form.Item>
+              {ws.canEdit ? (
+                <ProxyTestButton
+                  address={proxyAddress}
+                  current={() => String(form.getFieldValue('proxyAddress') ?? '')}
+                  test={proxyTest}
+                  onFieldError={(text) =>
+                    form.setFields([{ name: 'proxyAddress', errors: text === null ? [] : [text] }])
+                  }
+                />
+              ) : null}
+            </div>
           </Form.Item>
           <Form.Item
             name="proxyEgressIps"
@@ -376,6 +408,17 @@ export function FeatureConfigPage(props: { app: App; bizName: string }): ReactNo
               data-testid="field-proxyEgressIps"
             />
           </Form.Item>
+          {ws.canEdit ? (
+            <>
+              <Divider />
+              <ProxySecretPanel
+                app={app}
+                bizName={bizName}
+                address={proxyAddress}
+                onRotated={proxyTest.clear}
+              />
+            </>
+          ) : null}
         </Card>
         <button type="submit" hidden />
       </Form>

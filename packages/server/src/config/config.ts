@@ -87,6 +87,8 @@ export interface ParleyConfig {
   readonly s3UploadAttempts: number;
   /** Keep the local file after a successful upload. */
   readonly s3KeepLocalCopy: boolean;
+  /** Lifetime of the TURN credentials terminals get for a call application's media proxy. */
+  readonly proxyCredentialTtlSeconds: number;
 }
 
 export interface IceServer {
@@ -421,6 +423,12 @@ const settings: Setting<keyof ParleyConfig>[] = [
   { key: 's3PublicBaseUrl', env: 'PARLEY_S3_PUBLIC_BASE_URL', default: '', parse: str(httpUrlOrEmpty) },
   { key: 's3UploadAttempts', env: 'PARLEY_S3_UPLOAD_ATTEMPTS', default: 4, parse: intIn(1, 20) },
   { key: 's3KeepLocalCopy', env: 'PARLEY_S3_KEEP_LOCAL_COPY', default: false, parse: bool },
+  {
+    key: 'proxyCredentialTtlSeconds',
+    env: 'PARLEY_PROXY_CREDENTIAL_TTL_SECONDS',
+    default: 86_400,
+    parse: intIn(60, 7 * 86_400),
+  },
 ];
 
 const hiddenSettings: ReadonlySet<string> = new Set(['adminPassword', 'masterKey', 's3SecretAccessKey']);

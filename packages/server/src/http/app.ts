@@ -15,6 +15,7 @@ import { credentialRoutes } from './routes/credentials.js';
 import { roomRoutes } from './routes/rooms.js';
 import { callbackRoutes } from './routes/callbacks.js';
 import { recordingRoutes } from './routes/recordings.js';
+import { proxyRoutes } from './routes/proxy.js';
 import { opsRoutes } from './routes/ops.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
@@ -66,6 +67,7 @@ export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
       roomRoutes(api, deps);
       callbackRoutes(api, deps);
       recordingRoutes(api, deps, deps.recordings);
+      proxyRoutes(api, deps);
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api/v1' },

@@ -229,6 +229,8 @@ export async function createCallApp(
         room_callback_url: '',
         proxy_address: '',
         proxy_egress_ips: '',
+        proxy_secret_enc: '',
+        proxy_secret_at: null,
         config_version: 1,
         config_updated_at: now,
         created_at: now,

@@ -113,6 +113,7 @@ import { RtpTap, TapSockets } from './tap.js';
 import {
   newCounters,
   newId,
+  normaliseAddress,
   PublisherTransport,
   SubscriberTransport,
   type Counters,
@@ -265,6 +266,8 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
   readonly #ctx: RouterContext;
   readonly #taps = new Map<string, RtpTap>();
   readonly #tapSockets: TapSockets;
+  #remotePolicy: ReadonlySet<string> | null = null;
+  #policyTimer: NodeJS.Timeout | null = null;
 
   constructor(config: SfuConfig, log: SfuLogger) {
     super();
@@ -283,7 +286,34 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
       transportClosed: (t) => {
         this.#transports.delete(t.id);
       },
+      remotePolicy: () => this.#remotePolicy,
+      remoteDenied: (e) => {
+        this.#counters.remoteDenied++;
+        this.emit('remoteDenied', e);
+      },
     };
+  }
+
+  /**
+   * Media of this router may come from and go to these addresses only (a call application's
+   * proxy egress IPs); null lifts the rule. Transports already connected from elsewhere are
+   * closed at once (remoteDenied each); the selected pairs are re-checked every 2 s.
+   */
+  setRemoteAddressPolicy(addresses: readonly string[] | null): void {
+    this.#assertOpen();
+    this.#remotePolicy = addresses === null ? null : new Set(addresses.map(normaliseAddress));
+    if (this.#remotePolicy && !this.#policyTimer) {
+      this.#policyTimer = setInterval(() => this.#checkRemotes(), 2000);
+      this.#policyTimer.unref();
+    } else if (!this.#remotePolicy && this.#policyTimer) {
+      clearInterval(this.#policyTimer);
+      this.#policyTimer = null;
+    }
+    this.#checkRemotes();
+  }
+
+  #checkRemotes(): void {
+    for (const t of [...this.#transports.values()]) if (t.state === 'connected') t.checkRemote();
   }
 
   get closed(): boolean {
@@ -618,6 +648,8 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#policyTimer) clearInterval(this.#policyTimer);
+    this.#policyTimer = null;
     for (const t of [...this.#transports.values()]) t.close('transport-closed', false);
     this.#transports.clear();
     for (const tap of this.#taps.values()) tap.end();

@@ -56,6 +56,7 @@ import {
 } from './sdp.js';
 import type {
   LocalCandidateEvent,
+  RemoteDeniedEvent,
   PublishedTrack,
   SfuLogger,
   TrackEndReason,
@@ -83,6 +84,7 @@ export function newCounters(): Counters {
     nacksSent: 0,
     senderReportsForwarded: 0,
     receiverReportsSent: 0,
+    remoteDenied: 0,
   };
 }
 
@@ -107,6 +109,15 @@ export interface RouterContext {
   trackEnded(track: PublishedTrack, reason: TrackEndReason): void;
   /** The transport has closed (by us or by the peer); the router forgets it. */
   transportClosed(t: Transport): void;
+  /** Remote addresses media may come from and go to; null: any. */
+  remotePolicy(): ReadonlySet<string> | null;
+  remoteDenied(e: RemoteDeniedEvent): void;
+}
+
+/** 1.2.3.4 for ::ffff:1.2.3.4, lower case for IPv6: the form policies are compared in. */
+export function normaliseAddress(address: string): string {
+  const a = address.trim().toLowerCase();
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
 // ---- native object accounting (diagnostics and tests) ----------------------------------------
@@ -254,6 +265,7 @@ export abstract class Transport {
       clearTimeout(this.#connectTimer);
       this.#connectTimer = null;
     }
+    if (state === 'connected' && !this.checkRemote()) return;
     if (state === 'failed' || state === 'closed') {
       // The peer is gone (ICE failed, or it closed DTLS): tear down as if asked to.
       this.close('transport-closed', true);
@@ -276,6 +288,48 @@ export abstract class Transport {
    */
   #holdsCandidatesUntilAnswer(): boolean {
     return this.role === 'subscriber' && !this.#remoteDescriptionSet;
+  }
+
+  /**
+   * Whether the peer's address (of the selected candidate pair) is allowed; if not, the
+   * transport is closed and reported, so no media flows to or from that address. Checked when
+   * the transport connects, and by the router from time to time (the selected pair may change).
+   */
+  checkRemote(): boolean {
+    const policy = this.ctx.remotePolicy();
+    if (!policy || this.#closed) {
+      this.remoteVerified = !this.#closed;
+      return !this.#closed;
+    }
+    let pair: ReturnType<PeerConnection['getSelectedCandidatePair']> = null;
+    try {
+      pair = this.pc.getSelectedCandidatePair();
+    } catch {
+      pair = null;
+    }
+    if (!pair) return true; // not connected yet: media cannot flow
+    if (policy.has(normaliseAddress(pair.remote.address))) {
+      this.remoteVerified = true;
+      return true;
+    }
+    this.remoteVerified = false;
+    this.ctx.remoteDenied({
+      transportId: this.id,
+      participantId: this.participantId,
+      role: this.role,
+      address: pair.remote.address,
+      port: pair.remote.port,
+    });
+    this.close('transport-closed', true);
+    return false;
+  }
+
+  /** Set once the peer's address passed the remote-address policy (always, without one). */
+  remoteVerified = false;
+
+  /** Media may flow: no remote-address policy, or the peer's address passed it. */
+  mayCarryMedia(): boolean {
+    return this.remoteVerified || this.ctx.remotePolicy() === null;
   }
 
   #onLocalCandidate(candidate: string, mid: string): void {
@@ -534,6 +588,8 @@ export class PublisherTransport extends Transport {
 
   #onMessage(source: SourceTrack, msg: Buffer): void {
     if (source.ended) return;
+    // Under a remote-address policy, nothing is taken before the peer's address passed it.
+    if (!this.mayCarryMedia()) return;
     if (isRtcp(msg)) {
       this.#onRtcp(msg);
       return;
@@ -663,7 +719,7 @@ export class SinkTrack implements PacketSink {
   ) {}
 
   sendRtp(packet: Buffer): void {
-    if (!this.open) {
+    if (!this.open || !this.transport.mayCarryMedia()) {
       this.counters.droppedPackets++;
       return;
     }

@@ -179,6 +179,16 @@ export interface MediaRouterEvents {
   tapEnded: [TapEndedEvent];
   transportState: [TransportStateEvent];
   localCandidate: [LocalCandidateEvent];
+  /** A transport connected from an address outside the remote-address policy; it was closed. */
+  remoteDenied: [RemoteDeniedEvent];
+}
+
+export interface RemoteDeniedEvent {
+  transportId: string;
+  participantId: string;
+  role: TransportRole;
+  address: string;
+  port: number;
 }
 
 export interface TransportStats {
@@ -214,6 +224,8 @@ export interface RouterCounters {
   senderReportsForwarded: number;
   /** Receiver report + REMB compounds sent to publishers. */
   receiverReportsSent: number;
+  /** Transports closed because their peer's address broke the remote-address policy. */
+  remoteDenied: number;
 }
 
 export interface RouterStats extends RouterCounters {

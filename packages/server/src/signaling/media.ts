@@ -17,6 +17,8 @@ export interface RoomMedia {
   addRemoteCandidate(participantId: string, transportId: string, candidate: string, mid: string): void;
   unpublish(participantId: string, kind?: MediaKind): MediaKind[];
   removeParticipant(participantId: string): void;
+  /** Media only from and to these addresses (a proxy's egress IPs); null: any. */
+  setRemoteAddressPolicy(addresses: readonly string[] | null): void;
   /** Idempotent. */
   close(): void;
 }
@@ -26,6 +28,8 @@ export interface RoomMediaEvents {
   onCandidate(participantId: string, transportId: string, candidate: string, mid: string): void;
   /** The kinds a participant still publishes changed without a request (its transport failed). */
   onPublishedKindsChanged(participantId: string, kinds: MediaKind[]): void;
+  /** A transport connected from an address the remote-address policy does not allow; it was closed. */
+  onRemoteDenied(participantId: string, address: string, port: number): void;
 }
 
 export interface MediaPlane {

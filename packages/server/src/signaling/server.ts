@@ -22,7 +22,7 @@ import type {
 import { signalingPath, signalingVersion } from '@parley/protocol';
 import { verifyCredential } from '../credentials/verify.js';
 import { ParleyError } from '../errors.js';
-import type { IceServer } from '../config/config.js';
+import type { MediaPolicy } from '../proxy/service.js';
 import type { Db } from '../store/schema.js';
 import {
   RoomError,
@@ -48,7 +48,13 @@ export interface SignalingOptions {
   helloTimeoutMs: number;
   maxMessageBytes: number;
   messagesPerSecond: number;
-  iceServers: readonly IceServer[];
+  /**
+   * What a terminal of the call application is told about media (ICE servers, relay-only
+   * through its proxy) and which addresses the SFU takes its rooms' media from.
+   */
+  mediaPolicy(bizName: string, uid: string): Promise<MediaPolicy>;
+  /** A transport of a room connected from an address outside its call application's egress IPs. */
+  onRemoteDenied(e: { bizName: string; roomId: string; uid: string; address: string; port: number }): void;
 }
 
 class SignalingFailure extends Error {
@@ -88,6 +94,8 @@ export class SignalingServer {
   readonly #sessions = new Map<string, Session>();
   readonly #byParticipant = new Map<string, Session>();
   readonly #media = new Map<string, RoomMedia>();
+  /** The egress rule of each call application, as of its latest hello. */
+  readonly #egress = new Map<string, string[] | null>();
   #closed = false;
 
   constructor(private readonly opts: SignalingOptions) {
@@ -252,6 +260,20 @@ export class SignalingServer {
       ws.close(4401, error.code);
       return null;
     }
+    let policy: MediaPolicy;
+    try {
+      policy = await this.opts.mediaPolicy(verified.bizName, verified.uid);
+    } catch (err) {
+      this.opts.log.error({ err, bizName: verified.bizName }, 'signaling: media policy failed');
+      this.#sendRaw(ws, {
+        type: 'error',
+        error: { code: 'INTERNAL', message: 'The media settings could not be read.' },
+      });
+      ws.close(1011, 'INTERNAL');
+      return null;
+    }
+    // Rooms made from now on for this application follow its latest egress rule.
+    this.#egress.set(verified.bizName, policy.egressIps);
     if (this.#closed) {
       ws.close(4001, 'SERVER_SHUTTING_DOWN');
       return null;
@@ -302,7 +324,9 @@ export class SignalingServer {
       uid: session.uid,
       bizName: session.scope.bizName,
       resumed,
-      iceServers: this.opts.iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
+      iceServers: policy.iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
+      iceTransportPolicy: policy.iceTransportPolicy,
+      mediaProxy: policy.mediaProxy,
       room: room && session.participant ? room.state(session.participant) : null,
       limits: {
         maxParticipants: this.opts.registry.options.maxParticipants,
@@ -467,7 +491,27 @@ export class SignalingServer {
           const participant = room.participants.get(participantId);
           if (participant && participant.tracks.length !== kinds.length) participant.setTracks(kinds);
         },
+        onRemoteDenied: (participantId, address, port) => {
+          this.#byParticipant.get(participantId)?.send({
+            type: 'error',
+            error: {
+              code: 'MEDIA_ADDRESS_DENIED',
+              message:
+                `Your media reached the server from ${address}, which is not one of this call ` +
+                "application's media-proxy egress IPs, so the connection was closed. Check the proxy's " +
+                'egress IPs on the feature-configuration page.',
+            },
+          });
+          this.opts.onRemoteDenied({
+            bizName: room.scope.bizName,
+            roomId: room.roomId,
+            uid: room.participants.get(participantId)?.uid ?? '',
+            address,
+            port,
+          });
+        },
       });
+      media.setRemoteAddressPolicy(this.#egress.get(room.scope.bizName) ?? null);
       this.#media.set(room.roomId, media);
       const created = media;
       room.onClose(() => {

@@ -38,6 +38,7 @@ class SfuRoomMedia implements RoomMedia {
     this.#router.on('localCandidate', (c) =>
       events.onCandidate(c.participantId, c.transportId, c.candidate, c.mid),
     );
+    this.#router.on('remoteDenied', (e) => events.onRemoteDenied(e.participantId, e.address, e.port));
     this.#router.on('trackEnded', (track, reason) => {
       if (reason === 'transport-closed')
         events.onPublishedKindsChanged(track.participantId, kindsOf(this.#router, track.participantId));
@@ -102,6 +103,10 @@ class SfuRoomMedia implements RoomMedia {
 
   removeParticipant(participantId: string): void {
     this.#router.removeParticipant(participantId);
+  }
+
+  setRemoteAddressPolicy(addresses: readonly string[] | null): void {
+    if (!this.#router.closed) this.#router.setRemoteAddressPolicy(addresses);
   }
 
   close(): void {

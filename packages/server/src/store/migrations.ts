@@ -274,6 +274,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('recordings_by_status').on('recordings').columns(['status']).execute();
       },
     },
+    '0004_media_proxy': {
+      async up(db: AnyDb) {
+        // The TURN shared secret of the call application's media proxy, sealed by the key vault
+        // ('' until first needed), and when it was made.
+        await db.schema
+          .alterTable('call_apps')
+          .addColumn('proxy_secret_enc', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema.alterTable('call_apps').addColumn('proxy_secret_at', ms).execute();
+      },
+    },
   };
 }
 

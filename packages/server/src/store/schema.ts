@@ -43,6 +43,9 @@ export interface CallAppsTable {
   /** recordResult.mediaType: 0 audio+video, 1 audio only, 2 video only. */
   record_media_type: number;
   record_max_mixed_streams: number;
+  /** TURN shared secret of the media proxy, sealed by the key vault; '' until first needed. */
+  proxy_secret_enc: string;
+  proxy_secret_at: number | null;
   config_version: number;
   config_updated_at: number;
   created_at: number;

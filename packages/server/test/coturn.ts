@@ -286,9 +286,13 @@ export async function startCoturn(opts: CoturnOptions): Promise<Coturn> {
       await stop();
       throw new Error(`turnserver ${why} before it was ready; its log ends:\n${log}`);
     }
-    const ready = opts.netns
-      ? listening.test(tail(logFile, 200))
-      : await answersStunBinding(listenIp, port, 100);
+    // The UDP listener answers before coturn has finished starting (its per-thread sockets and
+    // its database come last); a TURN request in that window was seen refused. Ready means the
+    // startup log is complete too.
+    const started = /DB connection success/.test(tail(logFile, 200));
+    const ready =
+      started &&
+      (opts.netns ? listening.test(tail(logFile, 200)) : await answersStunBinding(listenIp, port, 100));
     if (ready) break;
     if (Date.now() > deadline) {
       const log = logTail();
@@ -297,7 +301,7 @@ export async function startCoturn(opts: CoturnOptions): Promise<Coturn> {
         `turnserver did not answer on ${address} within ${opts.startTimeoutMs ?? 10_000} ms; its log ends:\n${log}`,
       );
     }
-    if (opts.netns) await sleep(50);
+    await sleep(20);
   }
 
   return {

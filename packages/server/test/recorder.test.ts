@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -19,10 +19,13 @@ import { buildSenderReport, RTCP_PSFB } from '../src/sfu/rtcp.js';
 import {
   FfmpegNotFoundError,
   gridRects,
+  concatList,
   layoutPeriods,
   locateFfmpeg,
   npmFfmpegPath,
   planCompose,
+  planMux,
+  planWindow,
   RecordingCodes,
   RecordingError,
   startRecording,
@@ -33,6 +36,7 @@ import {
 import { TestPublisher, TestSubscriber, waitFor } from './sfu-fixtures/peers.js';
 import { startHarness } from './sfu-fixtures/harness.js';
 import { launchSfuChromium, SfuPage } from './sfu-fixtures/browser.js';
+import { firstTimestampMs, nutFirstTimestampMs } from '../src/recorder/nut.js';
 import { makeClips, type RtpClip } from './recorder-fixtures/media.js';
 import { ReplayPublisher } from './recorder-fixtures/publisher.js';
 
@@ -313,6 +317,162 @@ describe('recorder: layout plan', () => {
   });
 });
 
+describe('recorder: composing in windows (plan)', () => {
+  const layout = {
+    width: 1280,
+    height: 720,
+    fps: 15,
+    preset: 'superfast',
+    crf: 23,
+    audioBitrate: 128000,
+    background: 'black',
+  };
+  // A capture read from a chunk 1.5 s before the window (origin: where its timestamp 0 falls).
+  const streams = [
+    {
+      streamId: 'v1',
+      kind: 'video' as const,
+      open: true,
+      segments: [{ file: 'v1.ffconcat', concat: true, startMs: 0, endMs: 15_900, originMs: 6500 }],
+    },
+    {
+      streamId: 'v2',
+      kind: 'video' as const,
+      segments: [
+        { file: '', startMs: 1000, endMs: 4000 }, // before the window: counts for the layout only
+        { file: 'v2.nut', startMs: 11_000, endMs: 13_000, originMs: 10_000 },
+      ],
+    },
+    {
+      streamId: 'a1',
+      kind: 'audio' as const,
+      segments: [{ file: 'a1.ffconcat', concat: true, startMs: 0, endMs: 15_900, originMs: 0 }],
+    },
+  ];
+
+  it('places inputs by their own timestamps, and sizes the piece and the PCM to the window exactly', () => {
+    const plan = planWindow({
+      streams,
+      fromMs: 8000,
+      toMs: 16_000,
+      mediaType: 0,
+      maxMixedStreams: 9,
+      layout,
+      videoOutput: 'piece.mp4',
+    });
+    assert.deepEqual(plan.inputs, ['v1.ffconcat', 'v2.nut', 'a1.ffconcat']);
+    assert.ok(plan.args.includes('-copyts'));
+    const offsetOf = (file: string) =>
+      plan.args[plan.args.lastIndexOf('-itsoffset', plan.args.indexOf(file)) + 1];
+    assert.equal(offsetOf('v1.ffconcat'), '-1.500000');
+    assert.equal(offsetOf('v2.nut'), '2.000000');
+    assert.equal(offsetOf('a1.ffconcat'), '-8.000000');
+    assert.equal(plan.args[plan.args.indexOf('v1.ffconcat') - 4], 'concat');
+    assert.equal(plan.frames, 120);
+    assert.equal(plan.samples, 8 * 48000);
+    assert.match(plan.filter, /apad=whole_len=384000,atrim=end_sample=384000/);
+    // v2 (a gap, then back) keeps its tile until its last packet; v1 is still recorded: its tile
+    // goes on to the window's end. v1 joined first: first tile.
+    assert.deepEqual(
+      plan.periods.map((p) => [p.startMs, p.endMs, p.tiles.map((t) => t.streamId)]),
+      [
+        [8000, 13_000, ['v1', 'v2']],
+        [13_000, 16_000, ['v1']],
+      ],
+    );
+    // Shown in its period by x (at the canvas' time), never by 'enable'.
+    assert.ok(!plan.filter.includes('enable='));
+    assert.match(plan.filter, /overlay=x='if\(gte\(t,0\.000\)\*lt\(t,5\.000\),640\+/);
+    assert.match(plan.filter, /overlay=x='if\(gte\(t,5\.000\)\*lt\(t,8\.000\),0\+/);
+    // No B-frames in a piece; the mix goes to stdout as PCM.
+    assert.equal(plan.args[plan.args.indexOf('-bf') + 1], '0');
+    assert.deepEqual(plan.args.slice(-3), ['-f', 'f32le', 'pipe:1']);
+  });
+
+  it('reads where a NUT chunk starts from its first syncpoint, as ffmpeg does', async () => {
+    const dir = path.join(tmpRoot, 'nut');
+    mkdirSync(dir, { recursive: true });
+    // Chunks of one timeline, like a capture's (the second at the first keyframe from 1.5 s on).
+    await run(
+      FFMPEG,
+      ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=s=160x120:r=15:d=3'].concat([
+        '-c:v',
+        'libx264',
+        '-g',
+        '5',
+        '-bf',
+        '0',
+        '-output_ts_offset',
+        '0.5',
+        '-f',
+        'segment',
+        '-segment_format',
+        'nut',
+        '-segment_time',
+        '1.5',
+        '-reset_timestamps',
+        '0',
+        path.join(dir, 'c.%05d.nut'),
+      ]),
+    );
+    const ffmpegSays = async (file: string) => {
+      const out = (
+        await run(
+          FFMPEG,
+          ['-v', 'error', '-copyts', '-i', file, '-map', '0:0'].concat([
+            '-c',
+            'copy',
+            '-frames:0',
+            '1',
+            '-f',
+            'framecrc',
+            '-',
+          ]),
+        )
+      ).toString();
+      const tb = /^#tb 0: (\d+)\/(\d+)/m.exec(out)!;
+      return (Number(/^0,\s*(-?\d+),/m.exec(out)![1]) * Number(tb[1]) * 1000) / Number(tb[2]);
+    };
+    for (const [file, near] of [
+      ['c.00000.nut', 500],
+      ['c.00001.nut', 1500],
+    ] as const) {
+      const read = await nutFirstTimestampMs(path.join(dir, file));
+      assert.ok(read !== null && Math.abs(read - near) < 1, `${file}: ${read}`);
+      assert.equal(read, await ffmpegSays(path.join(dir, file)));
+    }
+    assert.equal(firstTimestampMs(Buffer.from('nut/multimedia container\0')), null);
+    assert.equal(await nutFirstTimestampMs(path.join(dir, 'none.nut')), null);
+  });
+
+  it('joins pieces by their exact frame counts, and the AAC without its priming', () => {
+    assert.equal(
+      concatList(
+        [
+          { file: '/p/a.mp4', frames: 120 },
+          { file: "/p/it's.mp4", frames: 61 },
+        ],
+        15,
+      ),
+      "ffconcat version 1.0\nfile '/p/a.mp4'\nduration 8.000000\nfile '/p/it'\\''s.mp4'\nduration 4.066667\n",
+    );
+    const mux = planMux({
+      videoList: 'list.ffconcat',
+      audioFile: 'audio.aac',
+      audioOffsetS: -1024 / 48000,
+      durationMs: 12_345,
+      output: 'out.mp4',
+    });
+    assert.deepEqual(mux.slice(mux.indexOf('-itsoffset'), mux.indexOf('-itsoffset') + 4), [
+      '-itsoffset',
+      '-0.021333',
+      '-i',
+      'audio.aac',
+    ]);
+    assert.ok(mux.includes('+faststart') && mux.includes('12.345') && mux.includes('copy'));
+  });
+});
+
 // ---- ffmpeg ----------------------------------------------------------------------------------
 
 describe('recorder: finding ffmpeg', () => {
@@ -476,10 +636,12 @@ describe('recorder: recordings of in-process publishers (ffmpeg-encoded RTP)', {
   let clipsA: { audio: RtpClip; video: RtpClip };
   let clipsB: { audio: RtpClip; video: RtpClip };
   let clipsH264: { audio: RtpClip; video: RtpClip };
+  let clipsLong: { audio: RtpClip; video: RtpClip };
   before(async () => {
     clipsA = await makeClips({ seconds: 14, video: 'vp8', picture: 'testsrc', tone: 440 });
     clipsB = await makeClips({ seconds: 14, video: 'vp8', picture: 'testsrc2', tone: 660 });
     clipsH264 = await makeClips({ seconds: 8, video: 'h264', picture: 'testsrc', tone: 550 });
+    clipsLong = await makeClips({ seconds: 40, video: 'vp8', picture: 'testsrc', tone: 440 });
   });
 
   it(
@@ -566,6 +728,121 @@ describe('recorder: recordings of in-process publishers (ffmpeg-encoded RTP)', {
         );
         console.log(
           `# av-two: ${result.durationMs} ms recorded, stop→file ${stopMs} ms (finalize ${result.finalizeMs} ms), ${result.bytes} bytes`,
+        );
+      });
+    },
+  );
+
+  it(
+    'composes during the call: a 36 s recording is ready soon after stop, seamless across windows, its grid following B',
+    { timeout: 90_000 },
+    async () => {
+      await withRouter({}, async (router, keep) => {
+        const rec = await startRecording(recOptions(router, 'progressive'));
+        const log = watch(rec);
+        const a = keep(new ReplayPublisher('A', clipsLong));
+        await a.publish(router);
+        rec.addParticipant('A', 'alice');
+        a.play();
+        const t0 = Date.now();
+        await sleep(6000);
+        const b = keep(new ReplayPublisher('B', clipsB));
+        await b.publish(router);
+        rec.addParticipant('B', 'bob');
+        b.play();
+        const bJoined = Date.now() - t0;
+        await sleep(12_000);
+        router.removeParticipant('B');
+        const bLeft = Date.now() - t0;
+        await sleep(Math.max(0, 36_000 - (Date.now() - t0)));
+        const stopAt = Date.now();
+        const result = await rec.stop();
+        const stopMs = Date.now() - stopAt;
+
+        assert.deepEqual(log.failed, []);
+        assert.equal(log.recorded.length, 4);
+        const span = stopAt - result.recordStartTime;
+        assert.ok(Math.abs(result.durationMs - span) < 1500, `duration ${result.durationMs} vs span ${span}`);
+        // Most of the call was composed while it went on (8 s windows, each 1.5 s after its end):
+        // stop had only the end left. Bounds loose enough for a busy machine.
+        assert.ok(result.composeWindows! >= 4, `${result.composeWindows} windows`);
+        assert.ok(
+          result.composedBeforeStopMs! >= 16_000,
+          `${result.composedBeforeStopMs} ms composed before stop`,
+        );
+        assert.ok(stopMs < result.durationMs * 0.3, `stop→file ${stopMs} ms for ${result.durationMs} ms`);
+
+        const probe = await ffprobe(result.file);
+        assert.deepEqual(probe.streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort(), [
+          'audio:aac',
+          'video:h264',
+        ]);
+        const video = probe.streams.find((s) => s.codec_type === 'video')!;
+        assert.deepEqual([video.width, video.height], [1280, 720]);
+        assert.ok(
+          Math.abs(Number(probe.format.duration) * 1000 - span) < 1500,
+          `file ${probe.format.duration}s vs ${span}ms`,
+        );
+
+        // The grid follows B across windows: one tile, two, one again.
+        const oneTile = async (t: number) => {
+          const f = await frameAt(result.file, t);
+          const bands = { left: energy(f, 0, 0, 7, 36), topCentre: energy(f, 16, 0, 48, 5) };
+          assert.ok(bands.left < 10 && bands.topCentre > 40, `t=${t}: one tile ${JSON.stringify(bands)}`);
+        };
+        const twoTiles = async (t: number) => {
+          const f = await frameAt(result.file, t);
+          const bands = {
+            top: energy(f, 0, 0, 64, 5),
+            left: energy(f, 0, 8, 7, 28),
+            right: energy(f, 57, 8, 64, 28),
+          };
+          assert.ok(
+            bands.top < 10 && bands.left > 40 && bands.right > 40,
+            `t=${t}: two tiles ${JSON.stringify(bands)}`,
+          );
+        };
+        await oneTile(bJoined / 1000 - 1.5);
+        await twoTiles((bJoined + bLeft) / 2000);
+        await oneTile(bLeft / 1000 + 3);
+        // No blank tile at the windows' seams (every 8 s), before or after.
+        for (const seam of [8, 16, 24, 32]) {
+          for (const t of [seam - 0.07, seam]) {
+            if (t > result.durationMs / 1000 - 0.2) continue;
+            const ms = t * 1000;
+            if (ms > bJoined + 1000 && ms < bLeft - 1000) await twoTiles(t);
+            else if (ms < bJoined - 1000 || ms > bLeft + 1000) await oneTile(t);
+          }
+        }
+        // Nor in the sound: A's tone never drops (a seam would show as a gap or a dip).
+        const pcm = await run(FFMPEG, [
+          '-v',
+          'error',
+          '-i',
+          result.file,
+          '-ac',
+          '1',
+          '-ar',
+          '8000',
+          '-f',
+          's16le',
+          '-',
+        ]);
+        const rms: number[] = [];
+        for (let i = 8000; i + 80 <= pcm.length / 2 - 8000; i += 80) {
+          let sum = 0;
+          for (let k = i; k < i + 80; k++) sum += pcm.readInt16LE(k * 2) ** 2;
+          rms.push(Math.sqrt(sum / 80));
+        }
+        const median = [...rms].sort((x, y) => x - y)[Math.floor(rms.length / 2)]!;
+        const low = rms.findIndex((r) => r < median * 0.5);
+        assert.ok(
+          median > 1000 && low === -1,
+          `a dip at ${(1 + (low * 80) / 8000).toFixed(2)} s (median ${median})`,
+        );
+        console.log(
+          `# progressive: ${result.durationMs} ms recorded in ${result.composeWindows} windows, ` +
+            `${result.composedBeforeStopMs} ms composed before stop, stop→file ${stopMs} ms, ${result.bytes} bytes`,
         );
       });
     },

@@ -31,4 +31,14 @@ export {
   type FfmpegSource,
   type LocateOptions,
 } from './ffmpeg.js';
-export { gridRects, layoutPeriods, planCompose, type ComposePlan, type LayoutPeriod } from './layout.js';
+export {
+  concatList,
+  gridRects,
+  layoutPeriods,
+  planCompose,
+  planMux,
+  planWindow,
+  type ComposePlan,
+  type LayoutPeriod,
+  type WindowPlan,
+} from './layout.js';

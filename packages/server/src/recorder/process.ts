@@ -4,35 +4,77 @@
  * to a UDP port this process owns on 127.0.0.1.
  *
  * Per stream (one tapped track):
- *   tap (parent) ──RTP+SR──▶ relay socket (here) ──RTP──▶ ffmpeg (SDP input, -c copy) ──▶ NUT file
+ *   tap (parent) ──RTP+SR──▶ relay socket (here) ──RTP──▶ ffmpeg (SDP input, -c copy) ──▶ NUT chunks
  * The relay is what makes the timing exact and the capture robust:
  * - video is held back until a keyframe starts (keyframes are asked for until one comes), so the
- *   first packet ffmpeg sees is the first frame of the file and its arrival time is the segment's
- *   start offset; audio starts with its first packet;
+ *   first packet ffmpeg sees is the first frame of the capture and its arrival time is the
+ *   segment's start offset; audio starts with its first packet;
  * - it buffers packets while ffmpeg starts and flushes them once ffmpeg's socket is bound (so none
  *   is lost), then forwards each packet as it comes;
  * - it counts packets, frames and keyframes, keeps the publisher's last sender report (for lip
  *   sync) and raises the stream warnings (500301 disconnected, 500302 low frame rate);
  * - when ffmpeg ends while the stream goes on (ffmpeg's RTP input gives up after 10 s without
  *   packets; or it died), the next packets open a new segment: a stream is a list of segments,
- *   each one file with its own start offset.
- * Capture files are NUT written with -flush_packets 1: every packet is on disk as soon as ffmpeg
- * has it, and the file needs no trailer, so stopping a capture is a signal, not a handshake (an
- * ffmpeg blocked on a silent UDP input cannot be stopped gracefully at once), and a capture killed
- * by any means is still readable.
+ *   each one capture with its own start offset.
+ * Captures are NUT written with -flush_packets 1: every packet is on disk as soon as ffmpeg has
+ * it, and a file needs no trailer, so stopping a capture is a signal, not a handshake (an ffmpeg
+ * blocked on a silent UDP input cannot be stopped gracefully at once), and a capture killed by
+ * any means is still readable.
  *
- * At stop: every capture stops, then one ffmpeg composes the final MP4 (layout.ts), which is
- * moved into place; the summary goes back to the parent and this process exits.
+ * Why the call is composed while it goes on: composing it all at stop made the wait for the file
+ * grow with the call (~5 s for a minute on 2 cores, minutes for an hour). So the timeline is cut
+ * into windows (composeWindowMs, 8 s) and each complete window is composed in the background,
+ * niced, LAG_MS after its end: its video into an H.264 piece, its mixed audio as PCM into ONE
+ * AAC encoder that runs for the whole call (AAC pieces joined end to end would click at every
+ * seam: each encoder primes and pads). At stop only what is left (at most a window and LAG_MS,
+ * plus a background window that was under way, which is killed rather than waited for: niced, it
+ * may be starved) is composed, in parallel parts at full speed, and the final MP4 is a copy (-c
+ * copy) of the joined pieces and the AAC, so stop→file stays ~1-2 s whatever the call's length
+ * (the copy is I/O, ~100 MB/s). The total CPU is the old final compose's, spread over the call.
+ *
+ * What makes windows exact, so that they join without seams:
+ * - a window needs each stream from a little before its start (a tile's pre-roll, the audio
+ *   decoder's warm-up) without decoding the capture from its beginning, and ffmpeg cannot seek in
+ *   a NUT file that is still being written (no index); so each capture is cut into chunks by
+ *   ffmpeg's segment muxer, on the window grid (audio at the boundaries, video CUT_LEAD_MS before
+ *   them, at a keyframe the relay asks for then), all chunks on one timeline (-output_ts_offset,
+ *   no reset). A window reads the few chunks it needs as ONE input (an ffconcat list with the
+ *   exact durations between chunk starts: from ffmpeg's chunk list, or read from the chunk by
+ *   nut.ts), so decoders run on across chunk cuts;
+ * - inputs keep their own timestamps (-copyts), shifted to the window; the audio is placed by its
+ *   timestamps to a fraction of a ms (a window's result must not depend on what came before it);
+ * - a segment's place on the timeline (lip sync included) and the recording's start are decided
+ *   once, by the first window that uses them: a new video waits up to SYNC_WAIT_MS for the sender
+ *   reports that place it, rather than move later;
+ * - the layout of a window follows who is there; a stream still being recorded keeps its tile
+ *   past the window's end (if it then goes silent for good, its tile goes at a window boundary
+ *   rather than at its last packet).
+ * A short call with nothing composed yet at stop (under DIRECT_MAX_MS) is composed in one pass
+ * straight into the final file: for it, pieces and a join would only add steps. If a background
+ * window fails twice (or the AAC encoder dies), the rest of the call (or all of it) is composed
+ * at stop, windowed the same way: slower, never wrong. Error codes at stop are those of the old
+ * final compose (100102, 100106, ...).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { availableParallelism, setPriority as osSetPriority } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isRtcp, parseSenderReport, rtcpPackets } from '../sfu/rtcp.js';
 import { frameStartInfo, videoPayloadCodec, type VideoPayloadCodec } from '../sfu/rtp-payload.js';
 import type { MediaKind, RtpCodec } from '../sfu/types.js';
-import { planCompose, type ComposeStream } from './layout.js';
+import {
+  concatList,
+  planMux,
+  planWindow,
+  PREROLL_MS,
+  type ComposeSegment,
+  type ComposeStream,
+  type VideoPiece,
+} from './layout.js';
+import { nutFirstTimestampMs } from './nut.js';
 import {
   RecordingCodes,
   type ChildAddStream,
@@ -84,6 +126,37 @@ const streams = new Map<string, StreamRecorder>();
 let stopping = false;
 let finished = false;
 const children = new Set<ChildProcess>();
+
+// ---- composition timing (see the header) --------------------------------------------------------
+
+/** A window is composed this long after its end: the captures' reorder delay, with a margin. */
+const LAG_MS = 1500;
+/** Video chunks are cut this long before a window boundary: a tile's pre-roll and a keyframe's way. */
+const CUT_LEAD_MS = 1500;
+/** How long a new video may wait for the sender reports that place it (lip sync). */
+const SYNC_WAIT_MS = 6000;
+/** Windows composed at stop are at most this long (all of them when composing during the call is off). */
+const STOP_WINDOW_MS = 30_000;
+/** Niceness of the windows composed during the call. */
+const BACKGROUND_NICE = 10;
+/** At stop, the rest is composed in parallel parts of at least this long, at most this many at once. */
+const MIN_STOP_PART_MS = 2500;
+const MAX_PARALLEL_WINDOWS = 3;
+/** A call this short with nothing composed at stop is composed in one pass into the final file. */
+const DIRECT_MAX_MS = 20_000;
+/** How long a capture may take to end by itself at stop before it is killed. */
+const STOP_GRACE_MS = 50;
+/** The audio's AAC encoder delays it by 1024 samples ("priming"), which the final MP4 skips. */
+const AAC_PRIMING_S = 1024 / 48000;
+
+const chunkLengthMs = (cfg: ChildInit) => (cfg.composeWindowMs > 0 ? cfg.composeWindowMs : STOP_WINDOW_MS);
+
+/** The recording's start (monotonic ms), fixed by the first window composed (else at stop). */
+let timelineT0: number | null = null;
+/** The first packet captured: the start's guess for the chunk grid until timelineT0 is known. */
+let firstMediaMono: number | null = null;
+/** `nice` to start the background windows with, if there is one. */
+let niceBin: string | null = null;
 
 function killAll(): void {
   for (const c of children) {
@@ -173,6 +246,9 @@ async function udpPortBound(port: number): Promise<boolean | null> {
 
 type SegmentState = 'starting' | 'running' | 'ended';
 
+/** Chunk j of a capture: `${base}.0000j.nut`. */
+const chunkFile = (base: string, j: number) => `${base}.${String(j).padStart(5, '0')}.nut`;
+
 class Segment {
   state: SegmentState = 'starting';
   proc: ChildProcess | null = null;
@@ -186,17 +262,45 @@ class Segment {
   stopRequested = false;
   readonly exited: Promise<void>;
   #resolveExited!: () => void;
+  /** Where its first packet sits on the recording's timeline (ms), once decided (see place()). */
+  placedMs: number | null = null;
+  /** Lip-sync correction applied to placedMs (video), ms. */
+  correctionMs = 0;
+  /** Chunk files known to exist (0..chunkCount-1), and the timestamps (ms) their first packets have. */
+  chunkCount = 0;
+  readonly chunkStarts = new Map<number, number>();
+  /** Next chunk cut (video: a keyframe is asked for when it comes). */
+  nextCut: number;
+  /** Placed by the sender reports (lip sync). */
+  synced = false;
 
+  /**
+   * `offsetMs` is the timestamp of its first packet in the chunks (ffmpeg's -output_ts_offset):
+   * chosen so that the chunk cuts (at multiples of the chunk length) fall where the composer
+   * wants them on the recording's timeline.
+   */
   constructor(
     readonly index: number,
-    readonly file: string,
+    readonly base: string,
     readonly payloadType: number,
     readonly codec: RtpCodec,
     readonly firstRtpTs: number,
+    readonly offsetMs: number,
+    readonly chunkMs: number,
   ) {
     this.firstMono = now();
     this.lastMono = this.firstMono;
     this.exited = new Promise((r) => (this.#resolveExited = r));
+    this.chunkStarts.set(0, offsetMs);
+    this.nextCut = Math.floor(offsetMs / chunkMs) + 1;
+  }
+
+  get firstChunk(): string {
+    return chunkFile(this.base, 0);
+  }
+
+  get chunkList(): string {
+    return `${this.base}.csv`;
   }
 
   markExited(): void {
@@ -413,12 +517,30 @@ class StreamRecorder {
     return n / secs;
   }
 
+  /** Video: asks for a keyframe when the capture reaches a chunk cut, so the cut comes at once. */
+  checkCuts(t: number): void {
+    const seg = this.current;
+    if (!this.#video || !seg || seg.state !== 'running') return;
+    if (t - seg.firstMono + seg.offsetMs >= seg.nextCut * seg.chunkMs) {
+      seg.nextCut = Math.floor((t - seg.firstMono + seg.offsetMs) / seg.chunkMs) + 1;
+      this.requestKeyFrame(true);
+    }
+  }
+
   #startSegment(pt: number, codec: RtpCodec, firstRtpTs: number): Segment {
     const cfg = config!;
     const index = this.#segmentSeq++;
     const safe = this.info.uid.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
-    const file = path.join(workDir, `${this.info.streamId}-${safe}-${this.info.kind}-${index}.nut`);
-    const seg = new Segment(index, file, pt, codec, firstRtpTs);
+    const base = path.join(workDir, `${this.info.streamId}-${safe}-${this.info.kind}-${index}`);
+    // Chunk cuts on the window grid (see the header): audio at the window boundaries, video a
+    // little before them (a window's tiles need a keyframe before its start). The recording's
+    // start is not final yet for the first captures: a wrong guess only costs some decoding.
+    const t = now();
+    firstMediaMono ??= t;
+    const lead = this.#video ? CUT_LEAD_MS : 0;
+    const chunkMs = chunkLengthMs(cfg);
+    const offsetMs = (((t - (timelineT0 ?? firstMediaMono) + lead) % chunkMs) + chunkMs) % chunkMs;
+    const seg = new Segment(index, base, pt, codec, firstRtpTs, Math.round(offsetMs), chunkMs);
     this.segments.push(seg);
     this.current = seg;
     void this.#launch(seg, cfg).catch((err: unknown) => {
@@ -445,7 +567,7 @@ class StreamRecorder {
     for (let attempt = 0; ; attempt++) {
       const port = await freePortPair();
       seg.port = port;
-      const sdpFile = seg.file.replace(/\.nut$/, '.sdp');
+      const sdpFile = `${seg.base}.sdp`;
       try {
         await writeFile(sdpFile, sdpFor(this.info.kind, port, seg.payloadType, seg.codec));
       } catch (err) {
@@ -485,12 +607,27 @@ class StreamRecorder {
         '0',
         '-c',
         'copy',
+        // Chunks on the composer's grid (see the header), one timeline across them.
+        '-output_ts_offset',
+        (seg.offsetMs / 1000).toFixed(3),
+        '-f',
+        'segment',
+        '-segment_format',
+        'nut',
+        '-segment_format_options',
+        'flush_packets=1',
+        '-segment_time',
+        String(seg.chunkMs / 1000),
+        '-reset_timestamps',
+        '0',
+        '-segment_list',
+        seg.chunkList,
+        '-segment_list_type',
+        'csv',
         '-flush_packets',
         '1',
-        '-f',
-        'nut',
         '-y',
-        seg.file,
+        `${seg.base}.%05d.nut`,
       ];
       const proc = spawn(cfg.ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       seg.proc = proc;
@@ -553,12 +690,12 @@ class StreamRecorder {
       seg.markExited();
       if (this.current === seg) this.current = null;
       if (DISK_TEXT.test(text)) {
-        throw new Fatal(RecordingCodes.diskFull, `writing ${seg.file} failed: disk full or write error`, {
+        throw new Fatal(RecordingCodes.diskFull, `writing ${seg.base} failed: disk full or write error`, {
           stderr: text.slice(-500),
         });
       }
-      if (seg.bytes > 0 && seg.packets > 0 && CREATE_TEXT.test(text) && !(await fileSize(seg.file))) {
-        throw new Fatal(RecordingCodes.fileCreationFailed, `cannot create ${seg.file}`, {
+      if (seg.bytes > 0 && seg.packets > 0 && CREATE_TEXT.test(text) && !(await fileSize(seg.firstChunk))) {
+        throw new Fatal(RecordingCodes.fileCreationFailed, `cannot create ${seg.firstChunk}`, {
           stderr: text.slice(-500),
         });
       }
@@ -599,19 +736,22 @@ class StreamRecorder {
 
   #stopped: Promise<void> | null = null;
 
-  /** Stops capturing (idempotent); resolves when every capture process has exited. */
-  stop(): Promise<void> {
+  /**
+   * Stops capturing (idempotent); resolves when every capture process has exited. `graceMs`: how
+   * long ffmpeg may take to end by itself before it is killed (the chunks are complete anyway).
+   */
+  stop(graceMs = 200): Promise<void> {
     this.removed = true;
-    this.#stopped ??= this.#stop();
+    this.#stopped ??= this.#stop(graceMs);
     return this.#stopped;
   }
 
-  async #stop(): Promise<void> {
+  async #stop(graceMs: number): Promise<void> {
     // Packets already relayed are read by ffmpeg within a few ms.
     await sleep(50);
     for (const seg of this.segments) {
       seg.stopRequested = true;
-      if (seg.proc && seg.state === 'running') stopProcess(seg.proc);
+      if (seg.proc && seg.state === 'running') stopProcess(seg.proc, graceMs);
     }
     await Promise.race([Promise.all(this.segments.map((s) => s.exited)), sleep(5000)]);
     for (const seg of this.segments) if (seg.state !== 'ended' && seg.proc) seg.proc.kill('SIGKILL');
@@ -623,7 +763,7 @@ class StreamRecorder {
     const out: Segment[] = [];
     for (const seg of this.segments) {
       if (seg.packets === 0) continue;
-      const size = await fileSize(seg.file);
+      const size = await fileSize(seg.firstChunk);
       if (size > 0) out.push(seg);
     }
     return out;
@@ -638,8 +778,8 @@ async function fileSize(file: string): Promise<number> {
   }
 }
 
-/** SIGINT, then SIGKILL: the NUT file is complete either way (see the header). */
-function stopProcess(proc: ChildProcess): void {
+/** SIGINT, then SIGKILL: the NUT chunks are complete either way (see the header). */
+function stopProcess(proc: ChildProcess, graceMs = 200): void {
   try {
     proc.kill('SIGINT');
   } catch {
@@ -647,7 +787,7 @@ function stopProcess(proc: ChildProcess): void {
   }
   const t = setTimeout(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-  }, 200);
+  }, graceMs);
   t.unref();
 }
 
@@ -660,6 +800,7 @@ function checkWarnings(): void {
   for (const s of streams.values()) {
     if (s.removed) continue;
     s.checkLoss(t);
+    s.checkCuts(t);
     // Video waiting for a keyframe to (re)start its capture, while packets do come.
     if (
       s.current === null &&
@@ -719,8 +860,11 @@ async function init(msg: ChildInit): Promise<void> {
       { errno: errnoOf(err) },
     );
   }
+  niceBin = ['/usr/bin/nice', '/bin/nice'].find((f) => existsSync(f)) ?? null;
   const timer = setInterval(checkWarnings, 250);
   timer.unref();
+  const composer = setInterval(backgroundTick, 500);
+  composer.unref();
   send({ type: 'ready' });
 }
 
@@ -740,96 +884,500 @@ async function removeStream(streamId: string): Promise<void> {
   send({ type: 'streamEnded', streamId, ok: usable.length > 0, packets: s.packets });
 }
 
-/** Lip sync: place each video segment relative to its participant's audio by the publisher's clock. */
+// ---- the timeline -----------------------------------------------------------------------------
+
+function wantsKind(kind: MediaKind): boolean {
+  const t = config!.mediaType;
+  return t === 1 ? kind === 'audio' : t === 2 ? kind === 'video' : true;
+}
+
+/** Lip sync: the publisher's clock time of a segment's first packet (from its last sender report). */
 function captureMs(s: StreamRecorder, seg: Segment): number | null {
   if (!s.lastSr) return null;
   const diff = (seg.firstRtpTs - s.lastSr.rtpTs) | 0;
   return s.lastSr.ntpMs + (diff / seg.codec.clockRate) * 1000;
 }
 
+/**
+ * Places a segment on the timeline, once and for all (composed windows depend on it): audio at
+ * its first packet; video relative to its participant's audio by the publisher's sender reports
+ * (lip sync), else at its first packet. While `final` is false, a video of an audio+video
+ * recording waits up to SYNC_WAIT_MS for the reports (returns false meanwhile).
+ */
+function place(s: StreamRecorder, seg: Segment, t0: number, final: boolean): boolean {
+  if (seg.placedMs !== null) return true;
+  const arrival = seg.firstMono - t0;
+  if (s.info.kind !== 'video') {
+    seg.placedMs = arrival;
+    return true;
+  }
+  const audio = [...streams.values()].find(
+    (u) => u.info.kind === 'audio' && u.info.participantId === s.info.participantId && wantsKind('audio'),
+  );
+  const asegs = audio ? audio.segments.filter((g) => g.packets > 0) : [];
+  if (audio && asegs.length > 0) {
+    const a =
+      asegs.find((g) => g.firstMono - t0 <= arrival && arrival <= g.lastMono - t0) ??
+      asegs.reduce((best, g) =>
+        Math.abs(g.firstMono - t0 - arrival) < Math.abs(best.firstMono - t0 - arrival) ? g : best,
+      );
+    const cv = captureMs(s, seg);
+    const ca = captureMs(audio, a);
+    if (cv !== null && ca !== null) {
+      const synced = a.firstMono - t0 + (cv - ca);
+      const correction = synced - arrival;
+      if (Math.abs(correction) < 1000) {
+        seg.placedMs = Math.max(0, synced);
+        seg.correctionMs = Math.round(correction);
+        seg.synced = true;
+      } else {
+        seg.placedMs = arrival;
+      }
+      return true;
+    }
+  }
+  if (!final && config!.mediaType === 0 && now() - seg.firstMono < SYNC_WAIT_MS) return false;
+  seg.placedMs = arrival;
+  return true;
+}
+
+interface Media {
+  s: StreamRecorder;
+  segs: Segment[];
+}
+
+/** The wanted streams' segments with media on disk. */
+async function mediaSegments(): Promise<Media[]> {
+  const out: Media[] = [];
+  for (const s of streams.values()) {
+    if (!wantsKind(s.info.kind)) continue;
+    const segs = await s.usableSegments();
+    if (segs.length > 0) out.push({ s, segs });
+  }
+  return out;
+}
+
+// ---- chunks -----------------------------------------------------------------------------------
+
+/** Learns the chunks written so far and, from ffmpeg's list, where the finished ones start. */
+async function refreshChunks(seg: Segment): Promise<void> {
+  let text = '';
+  try {
+    text = await readFile(seg.chunkList, 'utf8');
+  } catch {
+    // none finished yet
+  }
+  const lines = text.split('\n');
+  lines.pop(); // the last one is empty or still being written
+  for (const line of lines) {
+    const m = /\.(\d+)\.nut,(-?\d+(?:\.\d+)?),/.exec(line);
+    if (m && Number(m[1]) > 0) seg.chunkStarts.set(Number(m[1]), Number(m[2]) * 1000);
+  }
+  while (existsSync(chunkFile(seg.base, seg.chunkCount))) seg.chunkCount++;
+}
+
+/** The timestamp (ms) of a chunk's first packet; null if it has none yet. */
+async function probeChunkStart(file: string, background: boolean): Promise<number | null> {
+  const read = await nutFirstTimestampMs(file);
+  if (read !== null) return read;
+  // Not readable as expected: ask ffmpeg.
+  const r = await runFfmpeg(
+    ['-hide_banner', '-nostdin', '-v', 'error', '-copyts', '-i', file, '-map', '0:0', '-c', 'copy'].concat([
+      '-frames:0',
+      '1',
+      '-f',
+      'framecrc',
+      '-',
+    ]),
+    { background, collect: true, timeoutMs: 15_000 },
+  );
+  if (r.code !== 0) return null;
+  const text = r.stdout.toString();
+  const tb = /^#tb 0: (\d+)\/(\d+)/m.exec(text);
+  const pkt = /^0,\s*(-?\d+),/m.exec(text);
+  if (!tb || !pkt) return null;
+  return ((Number(pkt[1]) * Number(tb[1])) / Number(tb[2])) * 1000;
+}
+
+/**
+ * One capture segment as an input of the window [from, to): an ffconcat list of the chunks that
+ * hold its media from `lead` ms before the window to its end, read as one continuous stream
+ * (exact durations between chunk starts keep its timeline). 'none' if no chunk falls there;
+ * null if a chunk's start is not known yet (the window waits, unless `final`).
+ */
+async function windowInput(
+  seg: Segment,
+  t0: number,
+  from: number,
+  to: number,
+  lead: number,
+  listFile: string,
+  final: boolean,
+): Promise<ComposeSegment | 'none' | null> {
+  await refreshChunks(seg);
+  const origin = seg.placedMs! - seg.offsetMs; // where timestamp 0 of its chunks falls
+  const startOf = async (j: number): Promise<number | null> => {
+    const known = seg.chunkStarts.get(j);
+    if (known !== undefined) return known;
+    const probed = await probeChunkStart(chunkFile(seg.base, j), !final);
+    if (probed !== null) seg.chunkStarts.set(j, probed);
+    return probed;
+  };
+  const picked: { file: string; start: number; next: number | null }[] = [];
+  for (let j = 0; j < seg.chunkCount; j++) {
+    const start = await startOf(j);
+    if (start === null) {
+      if (!final) return null;
+      break; // a chunk with no packet in it (its capture was killed as it began)
+    }
+    if (origin + start >= to) break;
+    let next: number | null = null;
+    if (j + 1 < seg.chunkCount) {
+      next = await startOf(j + 1);
+      if (next === null && !final) return null;
+      if (next !== null && origin + next <= from - lead) continue;
+    }
+    picked.push({ file: chunkFile(seg.base, j), start, next });
+  }
+  if (picked.length === 0) return 'none';
+  const lines = ['ffconcat version 1.0'];
+  picked.forEach((c, i) => {
+    lines.push(`file '${c.file.replace(/'/g, "'\\''")}'`);
+    if (i + 1 < picked.length) lines.push(`duration ${((picked[i + 1]!.start - c.start) / 1000).toFixed(6)}`);
+  });
+  await writeFile(listFile, `${lines.join('\n')}\n`);
+  return {
+    file: listFile,
+    concat: true,
+    startMs: seg.placedMs!,
+    endMs: seg.lastMono - t0,
+    originMs: origin + picked[0]!.start,
+  };
+}
+
+// ---- windows ----------------------------------------------------------------------------------
+
+/** The AAC of the whole call: one encoder fed each window's mixed audio in turn (no seams). */
+class AudioEncoder {
+  readonly file: string;
+  readonly proc: ChildProcess;
+  stderr = '';
+  broken = false;
+  #ending = false;
+  readonly #done: Promise<number | null>;
+
+  constructor(cfg: ChildInit) {
+    this.file = path.join(workDir, 'audio.aac');
+    const args = ['-hide_banner', '-loglevel', 'error', '-f', 'f32le', '-ar', '48000', '-ac', '2'].concat([
+      '-i',
+      'pipe:0',
+      '-c:a',
+      'aac',
+      '-b:a',
+      String(cfg.layout.audioBitrate),
+      '-f',
+      'adts',
+      '-y',
+      this.file,
+    ]);
+    this.proc = spawn(cfg.ffmpegPath, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    children.add(this.proc);
+    this.proc.stderr?.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    this.proc.stdin?.on('error', () => {
+      this.broken = true;
+    });
+    this.#done = new Promise((resolve) => {
+      this.proc.on('error', (err) => {
+        this.broken = true;
+        this.stderr += String(err);
+        children.delete(this.proc);
+        resolve(-1);
+      });
+      this.proc.on('exit', (code) => {
+        children.delete(this.proc);
+        if (!this.#ending || code !== 0) this.broken = true;
+        resolve(code);
+      });
+    });
+  }
+
+  write(pcm: Buffer): Promise<void> {
+    if (this.broken) return Promise.reject(new Error('the audio encoder is gone'));
+    return new Promise((resolve, reject) => {
+      this.proc.stdin!.write(pcm, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Ends its input; resolves to its exit code once the file is complete. */
+  finish(): Promise<number | null> {
+    this.#ending = true;
+    this.proc.stdin?.end();
+    return this.#done;
+  }
+
+  kill(): void {
+    this.#ending = true;
+    this.proc.kill('SIGKILL');
+  }
+}
+
+const progress = {
+  /** The call is composed up to here (ms of the timeline): video pieces and audio fed. */
+  composedMs: 0,
+  pieces: [] as VideoPiece[],
+  windows: 0,
+  busy: null as Promise<void> | null,
+  failures: 0,
+  disabled: false,
+  lastError: '',
+};
+let audioEncoder: AudioEncoder | null = null;
+/** The ffmpeg processes of the background window under way. */
+const backgroundProcs = new Set<ChildProcess>();
+let windowSeq = 0;
+let lastWindowArgs: string[] = [];
+let lastMuxArgs: string[] = [];
+
+interface ComposedWindow {
+  to: number;
+  piece: VideoPiece | null;
+  pcm: Buffer | null;
+  samples: number;
+}
+
+class WindowFailed extends Error {
+  constructor(readonly result: RunResult) {
+    super(`ffmpeg failed on a window (exit code ${result.code}): ${result.stderr.trim().slice(-300)}`);
+  }
+}
+
+/**
+ * Composes the window [from, to) of the call (layout.ts planWindow): its video into a piece, its
+ * mixed audio into memory. null if it is not ready yet (background only).
+ */
+async function composeWindow(
+  media: Media[],
+  t0: number,
+  from: number,
+  to: number,
+  background: boolean,
+  timeoutMs: number,
+  finalOutput?: string,
+): Promise<ComposedWindow | null> {
+  const cfg = config!;
+  const seq = windowSeq++;
+  const frameMs = 1000 / cfg.layout.fps;
+  const lists: string[] = [];
+  const composeStreams: ComposeStream[] = [];
+  try {
+    for (const { s, segs } of media) {
+      const out: ComposeSegment[] = [];
+      for (const seg of segs) {
+        if (seg.placedMs === null) continue; // begins after the window
+        const startMs = seg.placedMs;
+        const endMs = seg.lastMono - t0;
+        const video = s.info.kind === 'video';
+        const lead = video ? PREROLL_MS + frameMs : 100; // a tile's pre-roll; the audio decoder's
+        if (!(startMs < to && endMs + lead > from - lead)) {
+          out.push({ file: '', startMs, endMs }); // counts for the layout only
+          continue;
+        }
+        const list = path.join(workDir, `w${seq}-${s.info.streamId}-${seg.index}.ffconcat`);
+        const input = await windowInput(seg, t0, from, to, lead, list, !background);
+        if (input === null) return null;
+        if (input === 'none') out.push({ file: '', startMs, endMs });
+        else {
+          out.push(input);
+          lists.push(list);
+        }
+      }
+      if (out.length > 0) {
+        composeStreams.push({
+          streamId: s.info.streamId,
+          kind: s.info.kind,
+          segments: out,
+          open: !s.removed && !stopping,
+        });
+      }
+    }
+    const videoOutput =
+      cfg.mediaType !== 1 && !finalOutput
+        ? path.join(workDir, `piece-${String(seq).padStart(5, '0')}.mp4`)
+        : null;
+    const plan = planWindow({
+      streams: composeStreams,
+      fromMs: from,
+      toMs: to,
+      mediaType: cfg.mediaType,
+      maxMixedStreams: cfg.maxMixedStreams,
+      layout: cfg.layout,
+      videoOutput,
+      ...(finalOutput ? { finalOutput } : {}),
+    });
+    lastWindowArgs = plan.args;
+    const r = await runFfmpeg(plan.args, {
+      background,
+      collect: cfg.mediaType !== 2 && !finalOutput,
+      timeoutMs,
+    });
+    if (r.code !== 0) throw new WindowFailed(r);
+    if (videoOutput && !(await fileSize(videoOutput))) throw new WindowFailed({ ...r, code: -2 });
+    let pcm: Buffer | null = null;
+    if (cfg.mediaType !== 2 && !finalOutput) {
+      const want = plan.samples * 8;
+      // ffmpeg writes the samples asked for (atrim/apad); a little off is evened out, more means
+      // a broken window.
+      if (Math.abs(r.stdout.length - want) > 48_000 * 8) throw new WindowFailed({ ...r, code: -3 });
+      pcm = r.stdout.length === want ? r.stdout : Buffer.concat([r.stdout, Buffer.alloc(want)], want);
+    }
+    return {
+      to,
+      piece: videoOutput ? { file: videoOutput, frames: plan.frames } : null,
+      pcm,
+      samples: plan.samples,
+    };
+  } finally {
+    for (const l of lists) await rm(l, { force: true }).catch(() => undefined);
+  }
+}
+
+/** Appends a composed window to the call's pieces and audio. */
+async function commitWindow(w: ComposedWindow): Promise<void> {
+  if (w.pcm) {
+    audioEncoder ??= new AudioEncoder(config!);
+    await audioEncoder.write(w.pcm);
+  }
+  if (w.piece) progress.pieces.push(w.piece);
+  progress.composedMs = w.to;
+  progress.windows++;
+}
+
+/** Every 500 ms during the call: composes the next window if it is complete (see the header). */
+function backgroundTick(): void {
+  const cfg = config;
+  if (!cfg || cfg.composeWindowMs <= 0 || progress.disabled || stopping || finished || progress.busy) return;
+  progress.busy = composeInBackground()
+    .catch((err: unknown) => {
+      if (stopping) return; // killed by stop
+      // Retried once; after that the rest of the call is composed at stop.
+      progress.failures++;
+      progress.lastError = String(err instanceof Error ? err.message : err).slice(0, 500);
+      if (progress.failures >= 2 || audioEncoder?.broken) progress.disabled = true;
+    })
+    .finally(() => {
+      progress.busy = null;
+    });
+}
+
+async function composeInBackground(): Promise<void> {
+  const cfg = config!;
+  const W = cfg.composeWindowMs;
+  const wanted = [...streams.values()].filter((s) => wantsKind(s.info.kind));
+  const started = wanted.flatMap((s) => s.segments.filter((g) => g.packets > 0));
+  if (started.length === 0 || started.some((g) => g.state === 'starting' && timelineT0 === null)) return;
+  const t0 =
+    timelineT0 ?? Math.min(...started.filter((g) => existsSync(g.firstChunk)).map((g) => g.firstMono));
+  if (!Number.isFinite(t0)) return;
+  // Whole windows, complete (LAG_MS for the captures to have written them), not past the media.
+  const latest = Math.max(...started.map((g) => g.lastMono)) - t0;
+  const from = progress.composedMs;
+  const to = Math.min(Math.floor(Math.min(now() - t0 - LAG_MS, latest) / W) * W, from + 4 * W);
+  if (to - from < W) return;
+  timelineT0 = t0;
+  for (const s of wanted) {
+    for (const g of s.segments) {
+      if (g.packets === 0 || g.firstMono - t0 >= to) continue;
+      if (g.state === 'starting') return; // its first packets are not on disk yet
+      if (!place(s, g, t0, false)) return; // waits for sender reports
+    }
+  }
+  const media = await mediaSegments();
+  if (media.length === 0) return;
+  const w = await composeWindow(media, t0, from, to, true, 120_000 + 3 * (to - from));
+  if (!w) return;
+  await commitWindow(w);
+}
+
+// ---- stop -------------------------------------------------------------------------------------
+
 async function stopAll(): Promise<void> {
   const cfg = config!;
   const stopMono = now();
   stopping = true;
   send({ type: 'progress', phase: 'stopping', percent: 0 });
+  // A window being composed in the background runs niced, and may be starved by other work: it
+  // is cheaper to compose its part again now, with the rest, at full speed.
+  for (const proc of backgroundProcs) proc.kill('SIGKILL');
   const pending = [...streams.values()].filter((s) => !s.removed);
   // Also waits for removals still in progress: their files must be complete before the compose.
-  await Promise.all([...streams.values()].map((s) => s.stop()));
+  // An ffmpeg on a silent UDP input takes ~200 ms to honour SIGINT: at stop, the file is wanted now.
+  await Promise.all([...streams.values()].map((s) => s.stop(STOP_GRACE_MS)));
 
-  interface Usable {
-    s: StreamRecorder;
-    segs: Segment[];
+  const usable = await mediaSegments();
+  for (const s of pending) {
+    const u = usable.find((x) => x.s === s);
+    send({ type: 'streamEnded', streamId: s.info.streamId, ok: !!u, packets: s.packets });
   }
-  const usable: Usable[] = [];
-  for (const s of streams.values()) {
-    const segs = await s.usableSegments();
-    if (pending.includes(s)) {
-      send({ type: 'streamEnded', streamId: s.info.streamId, ok: segs.length > 0, packets: s.packets });
-    }
-    if (segs.length > 0) usable.push({ s, segs });
-  }
-  const wanted = usable.filter(({ s }) =>
-    cfg.mediaType === 1 ? s.info.kind === 'audio' : cfg.mediaType === 2 ? s.info.kind === 'video' : true,
-  );
-  if (wanted.length === 0) {
+  if (usable.length === 0) {
     throw new Fatal(RecordingCodes.streamsMissing, 'no subscribed stream delivered any media', {
       streams: [...streams.values()].map((s) => ({ uid: s.info.uid, kind: s.info.kind, packets: s.packets })),
     });
   }
+  const capturesStoppedMono = now();
+  // The background window (killed above, or storing its result) is over.
+  if (progress.busy) await progress.busy;
+  const composedBeforeStopMs = progress.composedMs;
 
-  const t0 = Math.min(...wanted.flatMap(({ segs }) => segs.map((g) => g.firstMono)));
+  const t0 = timelineT0 ?? Math.min(...usable.flatMap(({ segs }) => segs.map((g) => g.firstMono)));
+  timelineT0 = t0;
+  for (const { s, segs } of usable) for (const g of segs) place(s, g, t0, true);
   const recordStartTime = epochOf(t0);
-  const startOf = new Map<Segment, number>();
-  for (const { segs } of wanted) for (const g of segs) startOf.set(g, g.firstMono - t0);
-  // Lip sync from sender reports (same participant's audio as the reference).
-  const corrections = new Map<StreamRecorder, number>();
-  for (const { s, segs } of wanted) {
-    if (s.info.kind !== 'video') continue;
-    const audio = wanted.find(
-      (u) => u.s.info.kind === 'audio' && u.s.info.participantId === s.info.participantId,
-    );
-    if (!audio) continue;
-    for (const v of segs) {
-      const cv = captureMs(s, v);
-      const vStart = startOf.get(v)!;
-      const a =
-        audio.segs.find((g) => startOf.get(g)! <= vStart && vStart <= g.lastMono - t0) ??
-        audio.segs.reduce((best, g) =>
-          Math.abs(startOf.get(g)! - vStart) < Math.abs(startOf.get(best)! - vStart) ? g : best,
-        );
-      const ca = captureMs(audio.s, a);
-      if (cv === null || ca === null) continue;
-      const synced = startOf.get(a)! + (cv - ca);
-      const correction = synced - vStart;
-      if (Math.abs(correction) < 1000) {
-        startOf.set(v, Math.max(0, synced));
-        if (!corrections.has(s)) corrections.set(s, Math.round(correction));
-      }
-    }
-  }
   const durationMs = Math.max(
     1,
-    Math.round(Math.max(...wanted.flatMap(({ segs }) => segs.map((g) => g.lastMono - t0)))),
+    Math.round(Math.max(...usable.flatMap(({ segs }) => segs.map((g) => g.lastMono - t0)))),
   );
+  const timeoutMs = cfg.composeTimeoutMs > 0 ? cfg.composeTimeoutMs : 120_000 + 3 * durationMs;
+  const deadline = stopMono + timeoutMs;
+  const remaining = () => {
+    const left = deadline - now();
+    if (left <= 0) {
+      throw new Fatal(
+        RecordingCodes.conversionFailed,
+        `composing the final file took longer than ${timeoutMs} ms`,
+      );
+    }
+    return left;
+  };
 
-  const composeStreams: ComposeStream[] = wanted.map(({ s, segs }) => ({
-    streamId: s.info.streamId,
-    kind: s.info.kind,
-    segments: segs.map((g) => ({ file: g.file, startMs: startOf.get(g)!, endMs: g.lastMono - t0 })),
-  }));
-  const capturesStoppedMono = now();
+  if (audioEncoder?.broken) {
+    // The audio composed so far is lost: compose the whole call again.
+    audioEncoder.kill();
+    audioEncoder = null;
+    progress.composedMs = 0;
+    progress.pieces = [];
+  }
   const finalFile = path.join(cfg.outputDir, `${cfg.recordId}.mp4`);
   const partial = path.join(cfg.outputDir, `${cfg.recordId}.partial.mp4`);
-  const plan = planCompose({
-    streams: composeStreams,
-    durationMs,
-    mediaType: cfg.mediaType,
-    maxMixedStreams: cfg.maxMixedStreams,
-    layout: cfg.layout,
-    output: partial,
-  });
-  await writeFile(path.join(workDir, 'compose.txt'), `${plan.args.join(' \\\n  ')}\n`).catch(() => undefined);
-  await runCompose(cfg, plan.args, durationMs);
+  if (progress.composedMs === 0 && durationMs <= DIRECT_MAX_MS) {
+    // A short call with nothing composed yet: one pass straight into the final file.
+    send({ type: 'progress', phase: 'composing', percent: 0 });
+    try {
+      await composeWindow(usable, t0, 0, durationMs, false, remaining(), partial);
+    } catch (err) {
+      if (err instanceof WindowFailed) throw composeFatal(err.result, timeoutMs);
+      throw err;
+    }
+    progress.windows++;
+  } else {
+    await composeRest(usable, t0, durationMs, timeoutMs, remaining);
+    await joinPieces(durationMs, partial, timeoutMs, remaining);
+  }
+  await writeFile(
+    path.join(workDir, 'compose.txt'),
+    `# last window\n${lastWindowArgs.join(' \\\n  ')}\n\n# join\n${lastMuxArgs.join(' \\\n  ')}\n`,
+  ).catch(() => undefined);
 
   const size = await fileSize(partial);
   if (size === 0) throw new Fatal(RecordingCodes.savingFailed, `ffmpeg wrote no data to ${partial}`);
@@ -844,11 +1392,11 @@ async function stopAll(): Promise<void> {
   if (!cfg.keepParts) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
 
   const summaries: StreamSummary[] = [...streams.values()].map((s) => {
-    const u = wanted.find((x) => x.s === s);
+    const u = usable.find((x) => x.s === s);
     const segs: SegmentSummary[] = (u?.segs ?? []).map((g) => ({
-      file: g.file,
+      file: g.firstChunk,
       startAt: epochOf(g.firstMono),
-      startMs: Math.round(startOf.get(g)!),
+      startMs: Math.round(g.placedMs!),
       endMs: Math.round(g.lastMono - t0),
       packets: g.packets,
       bytes: g.bytes,
@@ -865,7 +1413,7 @@ async function stopAll(): Promise<void> {
       frames: s.frames,
       keyFrames: s.keyFrames,
       segments: segs,
-      syncCorrectionMs: corrections.get(s) ?? 0,
+      syncCorrectionMs: u?.segs.find((g) => g.synced)?.correctionMs ?? 0,
     };
   });
   finished = true;
@@ -880,63 +1428,170 @@ async function stopAll(): Promise<void> {
       streams: summaries,
       finalizeMs: Math.round(now() - stopMono),
       captureStopMs: Math.round(capturesStoppedMono - stopMono),
+      composedBeforeStopMs,
+      composeWindows: progress.windows,
     },
   });
   exitSoon(0);
 }
 
-async function runCompose(cfg: ChildInit, args: string[], durationMs: number): Promise<void> {
-  const proc = spawn(cfg.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(proc);
-  let stderr = '';
-  let lastProgress = 0;
-  proc.stderr.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-6000);
-  });
-  let carry = '';
-  proc.stdout.on('data', (d: Buffer) => {
-    carry += d.toString();
-    const lines = carry.split('\n');
-    carry = lines.pop() ?? '';
-    for (const line of lines) {
-      const m = /^out_time_(?:ms|us)=(\d+)/.exec(line);
-      if (m && now() - lastProgress > 500) {
-        lastProgress = now();
-        const percent = Math.min(99, Math.round((Number(m[1]) / 1000 / durationMs) * 100));
-        send({ type: 'progress', phase: 'composing', percent });
-      }
+/**
+ * Composes the rest of the call at stop, at full speed: one ffmpeg does not keep 2 cores busy (its
+ * filter graph is one thread), so the rest is cut in parts composed side by side, joined in order.
+ */
+async function composeRest(
+  usable: Media[],
+  t0: number,
+  durationMs: number,
+  timeoutMs: number,
+  remaining: () => number,
+): Promise<void> {
+  const bounds = stopWindows(progress.composedMs, durationMs, availableParallelism());
+  const parallel = Math.min(availableParallelism(), MAX_PARALLEL_WINDOWS);
+  const tasks: Promise<ComposedWindow | null>[] = [];
+  const begin = (i: number) => {
+    const task = composeWindow(usable, t0, bounds[i]!, bounds[i + 1]!, false, remaining());
+    task.catch(() => undefined); // awaited in order below
+    tasks[i] = task;
+  };
+  for (let i = 0; i < Math.min(parallel, bounds.length - 1); i++) begin(i);
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    send({ type: 'progress', phase: 'composing', percent: Math.round((i / (bounds.length - 1)) * 95) });
+    let w: ComposedWindow | null;
+    try {
+      w = await tasks[i]!;
+    } catch (err) {
+      if (err instanceof WindowFailed) throw composeFatal(err.result, timeoutMs);
+      throw err;
     }
-  });
-  const timeoutMs = cfg.composeTimeoutMs > 0 ? cfg.composeTimeoutMs : 120_000 + 3 * durationMs;
-  const result = await new Promise<{ code: number | null; error?: string; timedOut?: boolean }>((resolve) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      resolve({ code: null, timedOut: true });
-    }, timeoutMs);
-    proc.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: null, error: String(err) });
-    });
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code });
-    });
-  });
-  children.delete(proc);
-  if (result.code === 0) return;
-  const tail = stderr.trim().split('\n').slice(-8).join('\n');
-  if (DISK_TEXT.test(stderr)) {
-    throw new Fatal(RecordingCodes.diskFull, 'writing the final file failed: disk full or write error', {
+    if (!w) throw new Fatal(RecordingCodes.conversionFailed, 'a window of the call could not be planned');
+    if (i + parallel < bounds.length - 1) begin(i + parallel);
+    try {
+      await commitWindow(w);
+    } catch (err) {
+      throw composeFatal({ code: null, stderr: `${String(err)} ${audioEncoder?.stderr ?? ''}` }, timeoutMs);
+    }
+  }
+}
+
+/** The final MP4: the video pieces joined and the AAC, copied (see the header). */
+async function joinPieces(
+  durationMs: number,
+  output: string,
+  timeoutMs: number,
+  remaining: () => number,
+): Promise<void> {
+  const cfg = config!;
+  send({ type: 'progress', phase: 'composing', percent: 96 });
+  let audioFile: string | null = null;
+  if (cfg.mediaType !== 2 && audioEncoder) {
+    const code = await audioEncoder.finish();
+    if (code !== 0) throw composeFatal({ code, stderr: audioEncoder.stderr }, timeoutMs);
+    audioFile = audioEncoder.file;
+  }
+  let videoList: string | null = null;
+  if (cfg.mediaType !== 1) {
+    videoList = path.join(workDir, 'pieces.ffconcat');
+    await writeFile(videoList, concatList(progress.pieces, cfg.layout.fps));
+  }
+  lastMuxArgs = planMux({ videoList, audioFile, audioOffsetS: -AAC_PRIMING_S, durationMs, output });
+  const mux = await runFfmpeg(lastMuxArgs, { timeoutMs: remaining() });
+  if (mux.code !== 0) throw composeFatal(mux, timeoutMs);
+}
+
+/**
+ * The windows left at stop, [from, durationMs) cut at whole seconds: in `cores` parts (not under
+ * MIN_STOP_PART_MS each) when short, else in STOP_WINDOW_MS windows.
+ */
+function stopWindows(from: number, durationMs: number, cores: number): number[] {
+  const span = durationMs - from;
+  if (span <= 0) return [from];
+  const parts = Math.max(1, Math.min(cores, MAX_PARALLEL_WINDOWS, Math.floor(span / MIN_STOP_PART_MS)));
+  const len = Math.min(STOP_WINDOW_MS, Math.max(1000, Math.ceil(span / parts / 1000) * 1000));
+  const bounds = [from];
+  while (durationMs - bounds.at(-1)! > len) bounds.push(bounds.at(-1)! + len);
+  // No sliver at the end: the last window takes it.
+  if (bounds.length > 1 && durationMs - bounds.at(-1)! < 1000) bounds.pop();
+  bounds.push(durationMs);
+  return bounds;
+}
+
+/** The failure a broken step of the finalization means (100106 when the disk is full). */
+function composeFatal(
+  r: { code: number | null; stderr: string; timedOut?: boolean; error?: string },
+  timeoutMs: number,
+) {
+  const tail = r.stderr.trim().split('\n').slice(-8).join('\n');
+  if (DISK_TEXT.test(r.stderr)) {
+    return new Fatal(RecordingCodes.diskFull, 'writing the final file failed: disk full or write error', {
       stderr: tail,
     });
   }
-  throw new Fatal(
+  return new Fatal(
     RecordingCodes.conversionFailed,
-    result.timedOut
+    r.timedOut
       ? `composing the final file took longer than ${timeoutMs} ms`
-      : `ffmpeg could not compose the final file (${result.error ?? `exit code ${result.code}`})`,
+      : `ffmpeg could not compose the final file (${r.error ?? `exit code ${r.code}`})`,
     { stderr: tail },
   );
+}
+
+interface RunResult {
+  code: number | null;
+  stderr: string;
+  stdout: Buffer;
+  timedOut?: boolean;
+  error?: string;
+}
+
+/** Runs ffmpeg to its end (killed past timeoutMs); background runs are niced. */
+function runFfmpeg(
+  args: string[],
+  opts: { background?: boolean; collect?: boolean; timeoutMs: number },
+): Promise<RunResult> {
+  const cfg = config!;
+  if (opts.background && stopping) {
+    return Promise.resolve({ code: null, stderr: '', stdout: Buffer.alloc(0), error: 'stopping' });
+  }
+  const nice = opts.background && niceBin;
+  const proc = spawn(
+    nice ? niceBin! : cfg.ffmpegPath,
+    nice ? ['-n', String(BACKGROUND_NICE), cfg.ffmpegPath, ...args] : args,
+    { stdio: ['ignore', opts.collect ? 'pipe' : 'ignore', 'pipe'] },
+  );
+  if (opts.background && !niceBin && proc.pid !== undefined) {
+    try {
+      osSetPriority(proc.pid, BACKGROUND_NICE);
+    } catch {
+      // not allowed: it runs at normal priority
+    }
+  }
+  children.add(proc);
+  if (opts.background) backgroundProcs.add(proc);
+  const out: Buffer[] = [];
+  let stderr = '';
+  proc.stdout?.on('data', (d: Buffer) => out.push(d));
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-6000);
+  });
+  return new Promise<RunResult>((resolve) => {
+    let settled = false;
+    const done = (r: Omit<RunResult, 'stderr' | 'stdout'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      children.delete(proc);
+      backgroundProcs.delete(proc);
+      resolve({ ...r, stderr, stdout: Buffer.concat(out) });
+    };
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      done({ code: null, timedOut: true });
+    }, opts.timeoutMs);
+    proc.on('error', (err) => done({ code: null, error: String(err) }));
+    // 'close': stdout is fully read by then.
+    proc.on('close', (code) => done({ code }));
+  });
 }
 
 // ---- IPC --------------------------------------------------------------------------------------

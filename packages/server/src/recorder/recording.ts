@@ -17,7 +17,15 @@
  * Call stop() when the room ends, before or after router.close() (a closed router's taps end
  * silently; the recording notices within 0.5 s and ends its streams).
  * Defaults: 1280x720 at 15 fps, libx264 'superfast' CRF 23, AAC 128 kb/s, maxMixedStreams 9,
- * 500301 after 5 s without packets, 500302 under 5 fps for 5 s.
+ * 500301 after 5 s without packets, 500302 under 5 fps for 5 s, composeWindowMs 8000.
+ *
+ * The call is composed while it is recorded, in windows (process.ts says how), so that stop()
+ * does not wait for the whole call to be encoded: the file is ready ~1-2 s after stop() whatever
+ * the call's length (the last window and a copy of the rest into the MP4), at the price of the
+ * encoding's CPU during the call (niced) instead of after it. composeWindowMs: 0 composes all at
+ * stop (finalization then grows with the call). RecordingResult.composedBeforeStopMs tells how
+ * much was already done when stop() came. A window that fails during the call is not an error
+ * (it is composed again at stop); failures at stop are reported as before.
  *
  * Events (all listeners run synchronously; a throwing listener is logged, not fatal):
  *   streamStarted(info)        first media packet of a stream reached the recorder
@@ -37,7 +45,8 @@
  *          detail.contractCode 100003; the rest of the recording goes on)
  *   100004 at stop, no stream ever delivered media (of the kinds asked)
  *   100101 the output directory (or a capture file in it) cannot be created/written
- *   100102 ffmpeg fails (or exceeds composeTimeoutMs) while composing the final file
+ *   100102 ffmpeg fails while composing (at stop) or joining the final file, or the finalization
+ *          exceeds composeTimeoutMs
  *   100103 the final file is empty or cannot be moved into place
  *   100105 the child process died (killed, crashed) before it delivered the result
  *   100106 a write failed because the disk is full (ENOSPC, EDQUOT, EIO, EFBIG)
@@ -94,8 +103,14 @@ export interface StartRecordingOptions {
   };
   /** Keep the per-stream captures after a successful compose (debugging). Default false. */
   keepParts?: boolean;
-  /** Longest the final compose may take (beyond it: 100102). Default 120 s + 3 x the recording's duration. */
+  /** Longest the finalization may take (beyond it: 100102). Default 120 s + 3 x the recording's duration. */
   composeTimeoutMs?: number;
+  /**
+   * The call is composed during the recording, one window of this length at a time (ms, whole
+   * seconds, at least 2000), so that stop() only has the last one left. 0: everything at stop
+   * (finalization then grows with the call's length). Default 8000.
+   */
+  composeWindowMs?: number;
   log?: SfuLogger;
 }
 
@@ -500,6 +515,13 @@ export async function startRecording(opts: StartRecordingOptions): Promise<Recor
   if (!Number.isInteger(maxMixed) || maxMixed < 1) {
     throw new RecordingError(RecordingCodes.connectFailed, 'maxMixedStreams must be an integer >= 1');
   }
+  const windowMs = opts.composeWindowMs ?? 8000;
+  if (!(windowMs === 0 || (Number.isInteger(windowMs / 1000) && windowMs >= 2000))) {
+    throw new RecordingError(
+      RecordingCodes.connectFailed,
+      'composeWindowMs must be 0 or whole seconds of at least 2000 ms',
+    );
+  }
   const layout: LayoutOptions = { ...DEFAULT_LAYOUT, ...opts.layout };
   const warnings: WarningOptions = {
     disconnectAfterMs: opts.warnings?.disconnectAfterMs ?? 5000,
@@ -536,6 +558,7 @@ export async function startRecording(opts: StartRecordingOptions): Promise<Recor
     warnings,
     keepParts: opts.keepParts ?? false,
     composeTimeoutMs: opts.composeTimeoutMs ?? 0,
+    composeWindowMs: windowMs,
   };
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -2,10 +2,12 @@
  * Measures the recorder (not a test; run by hand or from a bench): N participants publish
  * ffmpeg-encoded VP8 640x480 + Opus at about a browser's bitrate into a MediaRouter for S seconds
  * while one recording captures them; prints the CPU the recording's process group (the recorder
- * child and its ffmpeg captures) used per participant, its memory (PSS), the extra CPU the taps
- * cost this (server) process, and the time from stop() to the final file. The last line is a JSON
- * object of the figures (finalizeSeconds, recorderCpuPercentPerParticipant, ...). KEEP_PARTS=1
- * keeps the captures and the compose command (printed directory).
+ * child, its ffmpeg captures and the windows it composes during the call) used per participant
+ * while recording, its memory (PSS), the extra CPU the taps cost this (server) process, and the
+ * time from stop() to the final file. The last line is a JSON object of the figures
+ * (finalizeSeconds, recorderCpuPercentPerParticipant, ...). KEEP_PARTS=1
+ * keeps the captures and the compose command (printed directory); COMPOSE_WINDOW_MS sets the
+ * recording's composeWindowMs (0: everything composed at stop), PRESET its libx264 preset.
  *
  *   node --import tsx packages/server/test/recorder-fixtures/measure.ts [seconds=60] [participants=2] [ffmpegPath]
  */
@@ -24,7 +26,10 @@ const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ticks = 100; // USER_HZ on Linux
 
-/** CPU seconds used so far by every process of the group `pgid`. */
+/**
+ * CPU seconds used so far by every process of the group `pgid`, including its processes that have
+ * ended (the windows composed during the call: they count in their parent's cutime + cstime).
+ */
 function groupCpuSeconds(pgid: number): number {
   let total = 0;
   for (const entry of readdirSync('/proc')) {
@@ -33,7 +38,8 @@ function groupCpuSeconds(pgid: number): number {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(fields[2]) !== pgid) continue; // field 5: pgrp
-      total += (Number(fields[11]) + Number(fields[12])) / ticks; // utime + stime
+      // utime + stime + cutime + cstime
+      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / ticks;
     } catch {
       // gone
     }
@@ -82,6 +88,8 @@ const rec = await startRecording({
   ffmpegPath,
   router,
   keepParts: !!process.env['KEEP_PARTS'],
+  ...(process.env['COMPOSE_WINDOW_MS'] ? { composeWindowMs: Number(process.env['COMPOSE_WINDOW_MS']) } : {}),
+  ...(process.env['PRESET'] ? { layout: { preset: process.env['PRESET'] } } : {}),
 });
 const pubs: ReplayPublisher[] = [];
 for (let i = 0; i < participants; i++) {
@@ -130,6 +138,8 @@ const figures = {
   tapCpuPercentPerParticipant: Math.round(((serverWithTaps - serverWithoutTaps) / participants) * 1000) / 10,
   finalizeSeconds: Math.round(finalizeSeconds * 100) / 100,
   captureStopSeconds: result.captureStopMs / 1000,
+  composedBeforeStopSeconds: (result.composedBeforeStopMs ?? 0) / 1000,
+  composeWindows: result.composeWindows ?? 1,
 };
 console.log(
   `recorder CPU while recording: ${figures.recorderCpuPercent}% of one core (${figures.recorderCpuPercentPerParticipant}% per participant)`,

@@ -6,7 +6,8 @@
  * callbacks; two in-process participants publish ffmpeg-encoded VP8 (640x480, 15 fps) + Opus in
  * real time for BENCH_RECORDING_SECONDS (default 60), then leave. Reported:
  * - recorder CPU per recorded participant: CPU time (user + system, from /proc) of the
- *   recording's process group (its Node.js child and every ffmpeg it runs) over the call, from
+ *   recording's process group (its Node.js child and every ffmpeg it runs, those that already
+ *   exited included) over the call, from
  *   the 10 callback to the participants leaving, as % of one core, divided by the participants;
  * - finalizeSeconds: from the room's destruction (the call's end) to the 99 callback reaching the
  *   receiver (composing the final MP4 and storing it included);
@@ -27,7 +28,11 @@ const seconds = Number(process.env['BENCH_RECORDING_SECONDS'] ?? 60);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ticksPerSecond = 100; // USER_HZ on Linux
 
-/** CPU seconds (user + system) of every live process in process group `pgid`. */
+/**
+ * CPU seconds (user + system) of every live process in process group `pgid`, plus what the
+ * group leader (the recorder's Node.js process) has collected from children that already exited
+ * (its short-lived ffmpeg runs that compose windows during the call).
+ */
 function groupCpuSeconds(pgid: number): number {
   let ticks = 0;
   for (const entry of readdirSync('/proc')) {
@@ -42,6 +47,7 @@ function groupCpuSeconds(pgid: number): number {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (Number(fields[2]) !== pgid) continue; // pgrp
     ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    if (Number(entry) === pgid) ticks += Number(fields[13]) + Number(fields[14]); // cutime, cstime
   }
   return ticks / ticksPerSecond;
 }

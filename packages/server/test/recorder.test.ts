@@ -7,7 +7,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -38,6 +37,7 @@ import { startHarness } from './sfu-fixtures/harness.js';
 import { launchSfuChromium, SfuPage } from './sfu-fixtures/browser.js';
 import { firstTimestampMs, nutFirstTimestampMs } from '../src/recorder/nut.js';
 import { makeClips, type RtpClip } from './recorder-fixtures/media.js';
+import { ffprobe, run } from './media-probe.js';
 import { ReplayPublisher } from './recorder-fixtures/publisher.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -50,38 +50,6 @@ const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'parley-rec-'));
 after(() => {
   if (!process.env['KEEP_PARTS']) rmSync(tmpRoot, { recursive: true, force: true });
 });
-
-function run(file: string, args: string[], timeoutMs = 30_000): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      { encoding: 'buffer', timeout: timeoutMs, maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`${path.basename(file)} failed: ${stderr.toString().slice(-500)}`));
-        else resolve(stdout);
-      },
-    );
-  });
-}
-
-interface Probe {
-  streams: { codec_type: string; codec_name: string; width?: number; height?: number; duration?: string }[];
-  format: { duration: string; format_name: string };
-}
-
-async function ffprobe(file: string): Promise<Probe> {
-  const out = await run('/usr/bin/ffprobe', [
-    '-v',
-    'error',
-    '-show_streams',
-    '-show_format',
-    '-of',
-    'json',
-    file,
-  ]);
-  return JSON.parse(out.toString()) as Probe;
-}
 
 /** The decoded frame at `t` seconds, scaled to w x h, as yuv420p planes. */
 async function frameAt(

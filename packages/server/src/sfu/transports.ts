@@ -327,9 +327,14 @@ export abstract class Transport {
   /** Set once the peer's address passed the remote-address policy (always, without one). */
   remoteVerified = false;
 
-  /** Media may flow: no remote-address policy, or the peer's address passed it. */
+  /**
+   * Media may flow: no remote-address policy, or the peer's address passed it. Checked here too
+   * (until it passes), because packets can arrive before the 'connected' callback has run.
+   */
   mayCarryMedia(): boolean {
-    return this.remoteVerified || this.ctx.remotePolicy() === null;
+    if (this.remoteVerified || this.ctx.remotePolicy() === null) return true;
+    this.checkRemote();
+    return this.remoteVerified;
   }
 
   #onLocalCandidate(candidate: string, mid: string): void {

@@ -89,6 +89,19 @@ export interface ParleyConfig {
   readonly s3KeepLocalCopy: boolean;
   /** Lifetime of the TURN credentials terminals get for a call application's media proxy. */
   readonly proxyCredentialTtlSeconds: number;
+  /** Longest a client credential may be valid for: an expireTime further ahead is refused. */
+  readonly maxCredentialLifetimeHours: number;
+  /** Most callback requests one call application may have in flight at once. */
+  readonly callbackConcurrencyPerApp: number;
+  /**
+   * Which reverse proxies are trusted to give the client address (X-Forwarded-For): false (none),
+   * true (any), a hop count, or a list of proxy addresses/CIDRs.
+   */
+  readonly trustProxy: boolean | number | readonly string[];
+  /** Bearer token /metrics requires; empty means /metrics is open (as before). */
+  readonly metricsToken: string;
+  /** CIDRs "Test proxy" may probe although they are loopback/link-local (private ones are always allowed). */
+  readonly proxyProbeAllowNetworks: readonly string[];
 }
 
 export interface IceServer {
@@ -109,6 +122,8 @@ interface Setting<K extends keyof ParleyConfig> {
   flag?: string;
   default: ParleyConfig[K];
   parse: (raw: unknown) => Parsed<ParleyConfig[K]>;
+  /** One or two sentences for the generated configuration reference (docs/configuration.md). */
+  doc?: string;
 }
 
 type Parsed<T> = { ok: T } | { error: string };
@@ -198,6 +213,22 @@ function iceServerList(raw: unknown): Parsed<readonly IceServer[]> {
     });
   }
   return { ok: Object.freeze(out) };
+}
+
+function trustProxySetting(raw: unknown): Parsed<boolean | number | readonly string[]> {
+  if (raw === true || raw === 'true') return { ok: true };
+  if (raw === false || raw === 'false' || raw === '') return { ok: false };
+  if (typeof raw === 'number' || (typeof raw === 'string' && /^\d+$/.test(raw.trim()))) {
+    const hops = Number(raw);
+    if (Number.isInteger(hops) && hops >= 1 && hops <= 10) return { ok: hops };
+    return { error: 'as a hop count must be an integer from 1 to 10' };
+  }
+  const list = cidrList(raw);
+  if ('ok' in list && list.ok.length > 0) return list;
+  return {
+    error:
+      'must be false, true, a hop count (1-10), or a list of proxy addresses/CIDRs such as 10.0.0.5,10.1.0.0/16',
+  };
 }
 
 function bool(raw: unknown): Parsed<boolean> {
@@ -429,9 +460,49 @@ const settings: Setting<keyof ParleyConfig>[] = [
     default: 86_400,
     parse: intIn(60, 7 * 86_400),
   },
+  {
+    key: 'maxCredentialLifetimeHours',
+    env: 'PARLEY_MAX_CREDENTIAL_LIFETIME_HOURS',
+    default: 168,
+    parse: numberIn(0.01, 24 * 366),
+    doc: 'Longest a client credential may be valid for, from now: an `expireTime` further ahead is refused (CREDENTIAL_MALFORMED). Sign credentials for minutes or hours; a participant in a call stays in it past the expiry.',
+  },
+  {
+    key: 'callbackConcurrencyPerApp',
+    env: 'PARLEY_CALLBACK_CONCURRENCY_PER_APP',
+    default: 8,
+    parse: intIn(1, 1024),
+    doc: 'Most callback requests one call application may have in flight at once (capped at `callbackConcurrency`), so a slow receiver cannot hold the delivery capacity of the others.',
+  },
+  {
+    key: 'trustProxy',
+    env: 'PARLEY_TRUST_PROXY',
+    default: false,
+    parse: trustProxySetting,
+    doc: 'Reverse proxies trusted to give the client address in `X-Forwarded-For`: `false` (none, the default), `true` (any: only when Parley is reachable through the proxy alone), a hop count, or a comma-separated list of proxy addresses/CIDRs. Sign-in limits count attempts per client address, so set this behind a proxy.',
+  },
+  {
+    key: 'metricsToken',
+    env: 'PARLEY_METRICS_TOKEN',
+    default: '',
+    parse: str((s) => (s === '' || s.length >= 16 ? null : 'must be empty or at least 16 characters')),
+    doc: 'When set, `/metrics` requires `Authorization: Bearer <token>` (Prometheus `authorization.credentials`). Empty leaves `/metrics` open to whoever reaches the port.',
+  },
+  {
+    key: 'proxyProbeAllowNetworks',
+    env: 'PARLEY_PROXY_PROBE_ALLOW_NETWORKS',
+    default: Object.freeze([]),
+    parse: cidrList,
+    doc: '"Test proxy" refuses loopback, link-local and cloud-metadata addresses; list CIDRs here to allow them anyway (private addresses are always allowed: proxies live there).',
+  },
 ];
 
-const hiddenSettings: ReadonlySet<string> = new Set(['adminPassword', 'masterKey', 's3SecretAccessKey']);
+const hiddenSettings: ReadonlySet<string> = new Set([
+  'adminPassword',
+  'masterKey',
+  's3SecretAccessKey',
+  'metricsToken',
+]);
 
 function httpUrlOrEmpty(s: string): string | null {
   if (s === '') return null;

@@ -563,6 +563,9 @@ const en = {
   'reason.TOO_LONG': 'At most {max} characters',
   'reason.BAD_CHARACTERS': 'Must not contain control characters',
   'reason.BAD_CHARACTERS_ID': 'Only letters, digits, "_" and "-"',
+  'reason.BIDI_CONTROL': 'Must not contain text-direction control characters (U+202A–U+202E, U+2066–U+2069)',
+  'reason.LONE_SURROGATE': 'Contains a broken character (an unpaired UTF-16 surrogate)',
+  'reason.INVISIBLE': 'Must contain at least one visible character',
   'reason.URL_INVALID': 'Enter a valid URL such as https://example.com/callback',
   'reason.URL_SCHEME': 'Must start with http:// or https://',
   'reason.URL_USERINFO': 'Must not contain a user name or password',
@@ -574,6 +577,8 @@ const en = {
   'reason.INVALID': 'This value is not allowed',
   'reason.INVALID_MEDIA_TYPE': 'Choose audio + video, audio only or video only',
   'reason.OUT_OF_RANGE': 'Enter a whole number from {min} to {max}',
+  'reason.ADDRESS_NOT_ALLOWED':
+    'Test proxy does not send to loopback, link-local or cloud-metadata addresses; the server setting proxyProbeAllowNetworks can allow them',
 
   'err.VALIDATION_FAILED': 'The request is invalid.',
   'err.BAD_REQUEST': 'The request could not be understood.',
@@ -609,7 +614,8 @@ const en = {
   'err.VERSION_CONFLICT':
     'Someone else saved this in the meantime. Reload to see their changes, then edit again.',
   'err.KEY_NOT_RETIRING': 'Only a key in its grace period can be retired.',
-  'err.CREDENTIAL_MALFORMED': 'The credential is missing a field or a field has the wrong type.',
+  'err.CREDENTIAL_MALFORMED':
+    'The credential is missing a field, or a field has the wrong type or form (expireTime: 13 digits of epoch milliseconds, not too far ahead).',
   'err.CREDENTIAL_UID_INVALID': 'The uid must be 1 to 128 letters, digits or underscores.',
   'err.CREDENTIAL_EXPIRED': 'The credential has expired (its expireTime is in the past).',
   'err.CREDENTIAL_BIZNAME_UNKNOWN': 'No call application has this bizName.',
@@ -1168,6 +1174,9 @@ const zh: Record<MessageKey, string> = {
   'reason.TOO_LONG': '最多 {max} 个字符',
   'reason.BAD_CHARACTERS': '不能包含控制字符',
   'reason.BAD_CHARACTERS_ID': '只能包含字母、数字、“_”和“-”',
+  'reason.BIDI_CONTROL': '不能包含文字方向控制字符(U+202A–U+202E、U+2066–U+2069)',
+  'reason.LONE_SURROGATE': '包含损坏的字符(不成对的 UTF-16 代理项)',
+  'reason.INVISIBLE': '须至少包含一个可见字符',
   'reason.URL_INVALID': '请输入有效的 URL,例如 https://example.com/callback',
   'reason.URL_SCHEME': '须使用 HTTP 或 HTTPS 协议(以 http:// 或 https:// 开头)',
   'reason.URL_USERINFO': 'URL 中不能包含用户名或密码',
@@ -1179,6 +1188,8 @@ const zh: Record<MessageKey, string> = {
   'reason.INVALID': '取值无效',
   'reason.INVALID_MEDIA_TYPE': '请选择音视频、仅音频或仅视频',
   'reason.OUT_OF_RANGE': '请输入 {min} 到 {max} 之间的整数',
+  'reason.ADDRESS_NOT_ALLOWED':
+    '“测试代理”不会向环回、链路本地或云元数据地址发送数据;如需测试,请在服务器配置 proxyProbeAllowNetworks 中放行',
 
   'err.VALIDATION_FAILED': '请求参数不正确。',
   'err.BAD_REQUEST': '无法识别该请求。',
@@ -1211,7 +1222,8 @@ const zh: Record<MessageKey, string> = {
   'err.LAST_OWNER': '工作空间至少需要保留一名所有者。',
   'err.VERSION_CONFLICT': '其他人已在此期间保存了修改,请重新加载查看后再编辑。',
   'err.KEY_NOT_RETIRING': '只有处于宽限期的密钥才能停用。',
-  'err.CREDENTIAL_MALFORMED': '凭证缺少字段,或字段类型不正确。',
+  'err.CREDENTIAL_MALFORMED':
+    '凭证缺少字段,或字段类型、格式不正确(expireTime 须为 13 位毫秒时间戳,且不能超出最长有效期)。',
   'err.CREDENTIAL_UID_INVALID': 'uid 须为 1 到 128 个字母、数字或下划线。',
   'err.CREDENTIAL_EXPIRED': '凭证已过期(expireTime 早于当前时间)。',
   'err.CREDENTIAL_BIZNAME_UNKNOWN': '没有通话应用使用此 bizName。',

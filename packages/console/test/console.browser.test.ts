@@ -762,7 +762,8 @@ describe('console media-stream proxy in Chromium', () => {
   const contexts: BrowserContext[] = [];
 
   before(async () => {
-    server = await startTestServer();
+    // Test proxy reaches a coturn (and a silent port) on 127.0.0.1, which it refuses unless listed.
+    server = await startTestServer({ overrides: { proxyProbeAllowNetworks: ['127.0.0.0/8'] } });
     owner = await ownerClient(server);
     browser = await launchChromium();
   });

@@ -3,6 +3,7 @@
  * document on the server, and give the console and SDK their types.
  */
 import { Type, type Static, type TSchema } from 'typebox';
+import { limits } from './validation.js';
 
 /** Request bodies refuse unknown properties, so a misspelt field is an error, not a silent no-op. */
 const strict = { additionalProperties: false } as const;
@@ -17,13 +18,22 @@ function pagedList<T extends TSchema>(item: T) {
   });
 }
 
-/** `page` and `pageSize` query parameters. */
+/**
+ * `page` and `pageSize` query parameters, both bounded: the offset they make must stay an exact
+ * integer every database takes (an unbounded `page` overflowed it into a 500).
+ */
 function paging(defaultPageSize: number) {
   return {
-    page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
-    pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: defaultPageSize })),
+    page: Type.Optional(Type.Integer({ minimum: 1, maximum: limits.pageMax, default: 1 })),
+    pageSize: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: limits.pageSizeMax, default: defaultPageSize }),
+    ),
   };
 }
+
+/** An epoch-ms time in a query: up to the largest date JavaScript has (year 275760). */
+const epochMs = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000, description });
 
 const CallbackKindSchema = Type.Union([Type.Literal('room'), Type.Literal('recording')]);
 const CallbackStatusSchema = Type.Union([
@@ -93,7 +103,7 @@ export type Session = Static<typeof SessionSchema>;
 export const CreateWorkspaceRequestSchema = Type.Object(
   {
     workspaceId: Type.Optional(Type.String({ maxLength: 64, description: 'Generated when omitted' })),
-    name: Type.String({ maxLength: 200 }),
+    name: Type.String({ maxLength: limits.nameMaxLength }),
   },
   strict,
 );
@@ -113,13 +123,16 @@ export const CreateAppRequestSchema = Type.Object(
     appId: Type.Optional(
       Type.String({ maxLength: 64, description: 'Keep your mPaaS appId here; generated when omitted' }),
     ),
-    name: Type.String({ maxLength: 200 }),
+    name: Type.String({ maxLength: limits.nameMaxLength }),
   },
   strict,
 );
 export type CreateAppRequest = Static<typeof CreateAppRequestSchema>;
 
-export const RenameRequestSchema = Type.Object({ name: Type.String({ maxLength: 200 }) }, strict);
+export const RenameRequestSchema = Type.Object(
+  { name: Type.String({ maxLength: limits.nameMaxLength }) },
+  strict,
+);
 export type RenameRequest = Static<typeof RenameRequestSchema>;
 
 export const KeyStatusSchema = Type.Union([
@@ -186,7 +199,10 @@ export const ListCallAppsQuerySchema = Type.Object({
 });
 export type ListCallAppsQuery = Static<typeof ListCallAppsQuerySchema>;
 
-export const CreateCallAppRequestSchema = Type.Object({ name: Type.String({ maxLength: 200 }) }, strict);
+export const CreateCallAppRequestSchema = Type.Object(
+  { name: Type.String({ maxLength: limits.nameMaxLength }) },
+  strict,
+);
 export type CreateCallAppRequest = Static<typeof CreateCallAppRequestSchema>;
 
 export const FeatureConfigResponseSchema = Type.Object({
@@ -247,7 +263,7 @@ export const AddMemberRequestSchema = Type.Object(
   {
     email: Type.String({ maxLength: 254 }),
     role: RoleSchema,
-    name: Type.Optional(Type.String({ maxLength: 200 })),
+    name: Type.Optional(Type.String({ maxLength: limits.nameMaxLength })),
     password: Type.Optional(
       Type.String({ minLength: 12, maxLength: 1024, description: 'Initial password when the user is new' }),
     ),
@@ -272,7 +288,7 @@ export type ApiToken = Static<typeof ApiTokenSchema>;
 
 export const CreateTokenRequestSchema = Type.Object(
   {
-    name: Type.String({ maxLength: 200 }),
+    name: Type.String({ maxLength: limits.nameMaxLength }),
     role: Type.Optional(RoleSchema),
     expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
   },
@@ -302,8 +318,8 @@ export const AuditQuerySchema = Type.Object({
   action: Type.Optional(Type.String({ maxLength: 100 })),
   actor: Type.Optional(Type.String({ maxLength: 254 })),
   targetId: Type.Optional(Type.String({ maxLength: 200 })),
-  from: Type.Optional(Type.Integer({ description: 'epoch ms, inclusive' })),
-  to: Type.Optional(Type.Integer({ description: 'epoch ms, exclusive' })),
+  from: Type.Optional(epochMs('epoch ms, inclusive')),
+  to: Type.Optional(epochMs('epoch ms, exclusive')),
   ...paging(50),
 });
 export type AuditQuery = Static<typeof AuditQuerySchema>;
@@ -349,7 +365,10 @@ export const CredentialSchema = Type.Object(
     appId: Type.String(),
     workspaceId: Type.String(),
     uid: Type.String({ description: 'letters, digits and _; 1 to 128 characters' }),
-    expireTime: Type.Union([Type.Integer(), Type.String()], { description: 'epoch ms' }),
+    expireTime: Type.Union([Type.Integer(), Type.String()], {
+      description:
+        'epoch milliseconds, exactly 13 digits (a number or a decimal string), at most maxCredentialLifetimeHours ahead',
+    }),
     signature: Type.String({
       description: 'base64 SHA256withRSA of bizName+appId+workspaceId+uid+expireTime',
     }),
@@ -424,7 +443,7 @@ export type CallbackDeliveryList = Static<typeof CallbackDeliveryListSchema>;
 export const CallbackDeliveryQuerySchema = Type.Object({
   status: Type.Optional(CallbackStatusSchema),
   kind: Type.Optional(CallbackKindSchema),
-  eventCode: Type.Optional(Type.Integer()),
+  eventCode: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
   roomId: Type.Optional(Type.String({ maxLength: 128 })),
   uid: Type.Optional(Type.String({ maxLength: 128 })),
   ...paging(50),

@@ -48,7 +48,8 @@ export const errorCatalogue = {
   KEY_NOT_RETIRING: { status: 409, message: 'Only a key in its grace period can be retired.' },
   CREDENTIAL_MALFORMED: {
     status: 401,
-    message: 'The credential is missing a field or a field has the wrong type.',
+    message:
+      'The credential is missing a field, or a field has the wrong type or form (expireTime: 13 digits of epoch ms, at most maxCredentialLifetimeHours ahead).',
   },
   CREDENTIAL_UID_INVALID: {
     status: 401,

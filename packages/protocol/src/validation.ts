@@ -13,6 +13,9 @@ export type FieldReason =
   | 'REQUIRED'
   | 'TOO_LONG'
   | 'BAD_CHARACTERS'
+  | 'BIDI_CONTROL'
+  | 'LONE_SURROGATE'
+  | 'INVISIBLE'
   | 'URL_INVALID'
   | 'URL_SCHEME'
   | 'URL_USERINFO'
@@ -32,6 +35,9 @@ export const limits = {
   idMaxLength: 64,
   maxMixedStreamsMin: 1,
   maxMixedStreamsMax: 16,
+  /** Highest `page` of a list: with pageSizeMax, offsets stay far below 2^53. */
+  pageMax: 1_000_000,
+  pageSizeMax: 200,
 } as const;
 
 /** Defaults of the recording options of a call application's feature config. */
@@ -254,15 +260,51 @@ export function validateFeatureConfig(input: FeatureConfigInput): {
   };
 }
 
+/**
+ * A name as it is stored and compared: Unicode NFC (so "é" typed as e + U+0301 and as U+00E9 are
+ * one name), without surrounding whitespace. Check it with {@link checkName}.
+ */
+export function normaliseName(value: string): string {
+  return value.normalize('NFC').trim();
+}
+
+/* eslint-disable no-control-regex */
+/** C0 and C1 control characters (tabs and line breaks included: a name is one line). */
+const controlCharacters = /[\u0000-\u001f\u007f-\u009f]/;
+/* eslint-enable no-control-regex */
+/** Bidirectional embeddings, overrides and isolates: they reorder the text around them (Trojan Source). */
+const bidiControls = /[\u202a-\u202e\u2066-\u2069]/;
+/** A UTF-16 surrogate that is not half of a pair: no character at all (the `u` flag pairs the rest). */
+const loneSurrogate = /\p{Surrogate}/u;
+/** Whitespace and characters that display as nothing (zero-width space and joiners, BOM, fillers …). */
+const invisible = /[\s\p{Default_Ignorable_Code_Point}]/gu;
+
+/**
+ * A name of a workspace, app, call application, API token or member, as typed: checked after
+ * {@link normaliseName}. Its length counts characters (code points), as the API schemas'
+ * maxLength does, so both state the same limit.
+ */
 export function checkName(field: string, value: string): FieldIssue | null {
-  const name = value.trim();
+  const name = normaliseName(value);
   if (name === '') return { field, reason: 'REQUIRED', message: 'is required' };
-  if (name.length > limits.nameMaxLength) {
+  if ([...name].length > limits.nameMaxLength) {
     return { field, reason: 'TOO_LONG', message: `must be at most ${limits.nameMaxLength} characters` };
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) {
+  if (controlCharacters.test(name)) {
     return { field, reason: 'BAD_CHARACTERS', message: 'must not contain control characters' };
+  }
+  if (bidiControls.test(name)) {
+    return {
+      field,
+      reason: 'BIDI_CONTROL',
+      message: 'must not contain bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)',
+    };
+  }
+  if (loneSurrogate.test(name)) {
+    return { field, reason: 'LONE_SURROGATE', message: 'must not contain unpaired UTF-16 surrogates' };
+  }
+  if (name.replace(invisible, '') === '') {
+    return { field, reason: 'INVISIBLE', message: 'must contain a visible character' };
   }
   return null;
 }

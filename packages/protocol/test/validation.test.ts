@@ -7,6 +7,9 @@ import {
   checkProxyAddress,
   parseEgressIps,
   validateFeatureConfig,
+  checkName,
+  limits,
+  normaliseName,
 } from '../src/index.js';
 
 describe('address validation', () => {
@@ -100,5 +103,80 @@ describe('address validation', () => {
         ['proxyEgressIps', 'IP_INVALID'],
       ],
     );
+  });
+});
+
+describe('names', () => {
+  const reasonOf = (name: string) => checkName('name', name)?.reason ?? null;
+
+  it('stores names in NFC, trimmed, so one name has one spelling', () => {
+    assert.equal(normaliseName('  Cafe\u0301 '), 'Caf\u00e9');
+    assert.equal(reasonOf('Cafe\u0301'), null);
+  });
+
+  it('refuses control characters, C0 and C1', () => {
+    for (const name of [
+      'bad\u0007name',
+      'two\nlines',
+      'tab\there',
+      'del\u007f',
+      'c1\u0085',
+      'c1\u009b[31m',
+    ]) {
+      assert.equal(reasonOf(name), 'BAD_CHARACTERS', JSON.stringify(name));
+    }
+  });
+
+  it('refuses bidirectional overrides, embeddings and isolates', () => {
+    for (const c of [
+      '\u202a',
+      '\u202b',
+      '\u202c',
+      '\u202d',
+      '\u202e',
+      '\u2066',
+      '\u2067',
+      '\u2068',
+      '\u2069',
+    ]) {
+      assert.equal(reasonOf(`invoice${c}fdp.exe`), 'BIDI_CONTROL', c.codePointAt(0)?.toString(16));
+    }
+    assert.match(checkName('name', 'a\u202eb')?.message ?? '', /bidirectional control characters/);
+    // Right-to-left text itself, and the plain direction marks, are names like any other.
+    assert.equal(reasonOf('שיחות \u200fלקוחות'), null);
+    assert.equal(reasonOf('مكالمات'), null);
+  });
+
+  it('refuses names with nothing visible, but keeps joiners inside visible text', () => {
+    for (const name of [
+      '\u200b',
+      '\u200b\u200c\u200d',
+      '\ufeff\u200b',
+      '\u2060 \u00a0',
+      '\u3164',
+      '\u3000\u200b',
+    ]) {
+      assert.equal(reasonOf(name), 'INVISIBLE', JSON.stringify(name));
+    }
+    assert.equal(reasonOf('   '), 'REQUIRED');
+    assert.equal(reasonOf('Family 👨\u200d👩\u200d👧'), null);
+    assert.equal(reasonOf('a\u200bb'), null);
+  });
+
+  it('refuses unpaired surrogates and keeps paired ones', () => {
+    for (const name of ['bad\ud800', '\udc00bad', 'x\ud83dy']) {
+      assert.equal(reasonOf(name), 'LONE_SURROGATE', JSON.stringify(name));
+    }
+    assert.equal(reasonOf('emoji 😀'), null);
+  });
+
+  it('counts characters, not UTF-16 units, and names the real limit', () => {
+    assert.equal(limits.nameMaxLength, 64);
+    assert.equal(reasonOf('😀'.repeat(64)), null);
+    assert.deepEqual(checkName('name', 'x'.repeat(10_000)), {
+      field: 'name',
+      reason: 'TOO_LONG',
+      message: 'must be at most 64 characters',
+    });
   });
 });

@@ -1,4 +1,11 @@
-export { sign, stringToSign, uidPattern, type Credential, type CredentialInput } from './sign.js';
+export {
+  sign,
+  stringToSign,
+  uidPattern,
+  type Credential,
+  type CredentialInput,
+  type SignOptions,
+} from './sign.js';
 export {
   signCallback,
   verifyCallback,

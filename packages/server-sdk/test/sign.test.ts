@@ -38,4 +38,22 @@ describe('credential signing', () => {
     assert.doesNotThrow(() => sign({ ...v, uid: 'x'.repeat(128) }));
     assert.throws(() => sign({ ...v, expireTime: 1.5 }), /expireTime/);
   });
+
+  it('refuses an expireTime the server would refuse: not 13 digits, or too far ahead', () => {
+    const v = vectorFromDocs();
+    const now = v.expireTime - 3600_000;
+    assert.throws(
+      () => sign({ ...v, expireTime: 1767225600 }, { now }),
+      /expireTime 1767225600 looks like seconds: it must be epoch milliseconds \(13 digits, such as 1767225600000\)/,
+    );
+    assert.throws(() => sign({ ...v, expireTime: 21767225600000 }, { now }), /exactly 13 digits/);
+    const inAWeek = now + 168 * 3600_000;
+    assert.doesNotThrow(() => sign({ ...v, expireTime: inAWeek }, { now }));
+    assert.throws(
+      () => sign({ ...v, expireTime: inAWeek + 1 }, { now }),
+      /expireTime is 168\.0 hours ahead; a credential may be valid for at most 168 hours/,
+    );
+    assert.doesNotThrow(() => sign({ ...v, expireTime: inAWeek + 1 }, { now, maxLifetimeHours: 200 }));
+    assert.throws(() => sign({ ...v, expireTime: now + 2 * 3600_000 }, { now, maxLifetimeHours: 1 }));
+  });
 });

@@ -9,7 +9,7 @@ import { startServer } from './server.js';
 import { openDb } from './store/db.js';
 import { KeyVault, loadMasterKey } from './security/keys.js';
 import { createTokenAsOperator } from './services/tokens.js';
-import { roles, type Role } from '@parley/protocol';
+import { parseExpireTime, roles, type Role } from '@parley/protocol';
 
 const usage = `Usage:
   parley start [--port N] [--host H] [--data-dir DIR] [--config FILE]
@@ -19,7 +19,9 @@ const usage = `Usage:
       Creates an API token for a member of a workspace and prints its secret once.
   parley sign --biz-name B --app-id A --workspace-id W --uid U --key FILE [--ttl SECONDS | --expire-time MS]
       Signs a client credential with a call application's private key (PEM file, as
-      "View key" shows it) and prints it as JSON. --ttl defaults to 300 seconds.
+      "View key" shows it) and prints it as JSON. --ttl defaults to 300 seconds;
+      --expire-time is epoch milliseconds (13 digits). Neither may reach further than
+      maxCredentialLifetimeHours (PARLEY_MAX_CREDENTIAL_LIFETIME_HOURS or --config; 168).
   parley help
 `;
 
@@ -125,6 +127,7 @@ function signCommand(args: string[]): void {
       key: { type: 'string' },
       ttl: { type: 'string' },
       'expire-time': { type: 'string' },
+      config: { type: 'string' },
     },
     strict: true,
   });
@@ -134,16 +137,24 @@ function signCommand(args: string[]): void {
   if (values.ttl !== undefined && values['expire-time'] !== undefined) {
     throw new UsageError('give --ttl or --expire-time, not both');
   }
+  // The lifetime the server accepts, from the same configuration (file, environment) it reads.
+  const maxHours = configFrom({ config: values.config }).maxCredentialLifetimeHours;
+  const now = Date.now();
   let expireTime: number;
   if (values['expire-time'] !== undefined) {
-    expireTime = Number(values['expire-time']);
-    if (!/^\d+$/.test(values['expire-time']))
-      throw new UsageError('--expire-time must be epoch milliseconds');
+    const parsed = parseExpireTime(values['expire-time']);
+    if ('problem' in parsed) throw new UsageError(`--expire-time ${parsed.problem}`);
+    expireTime = parsed.ok;
   } else {
     const ttl = values.ttl === undefined ? 300 : Number(values.ttl);
     if (!(Number.isInteger(ttl) && ttl > 0))
       throw new UsageError('--ttl must be a positive whole number of seconds');
-    expireTime = Date.now() + ttl * 1000;
+    if (ttl > maxHours * 3600) {
+      throw new UsageError(
+        `--ttl ${ttl} is longer than maxCredentialLifetimeHours (${maxHours} hours = ${maxHours * 3600} seconds): the server would refuse the credential`,
+      );
+    }
+    expireTime = now + ttl * 1000;
   }
   let privateKeyPem: string;
   try {
@@ -158,14 +169,17 @@ function signCommand(args: string[]): void {
   }
   let credential;
   try {
-    credential = sign({
-      bizName: values['biz-name'] as string,
-      appId: values['app-id'] as string,
-      workspaceId: values['workspace-id'] as string,
-      uid: values.uid as string,
-      expireTime,
-      privateKeyPem,
-    });
+    credential = sign(
+      {
+        bizName: values['biz-name'] as string,
+        appId: values['app-id'] as string,
+        workspaceId: values['workspace-id'] as string,
+        uid: values.uid as string,
+        expireTime,
+        privateKeyPem,
+      },
+      { maxLifetimeHours: maxHours, now },
+    );
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

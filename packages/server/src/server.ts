@@ -14,6 +14,7 @@ import { bootstrapOwner } from './services/bootstrap.js';
 import type { ServiceContext } from './services/context.js';
 import { LoginLimiter } from './services/login-limiter.js';
 import { openDb, type OpenedDb } from './store/db.js';
+import { makePrivateDir, tightenDataDir } from './store/data-dir.js';
 import { RoomRegistry } from './rooms/room.js';
 import { SignalingServer } from './signaling/server.js';
 import { sfuMediaPlane, type SfuMediaPlane } from './signaling/sfu-media.js';
@@ -78,6 +79,17 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     level: config.logLevel,
     redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
   });
+  // Before anything is written there: no other user of the machine may read the data directory.
+  for (const change of tightenDataDir(config.dataDir, config.recordingsDir)) {
+    if (change.error) {
+      log.error(change, 'data directory: could not take away group/other permissions; fix them by hand');
+    } else log.warn(change, 'data directory: group/other permissions taken away (it was readable by others)');
+  }
+  try {
+    makePrivateDir(config.recordingsDir);
+  } catch (err) {
+    log.error({ err, recordingsDir: config.recordingsDir }, 'recordings directory cannot be created');
+  }
   const db = await openDb({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -229,6 +241,7 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       now: services.now,
       persisted: () => dispatcher.persisted(),
       reconnectGraceMs: config.reconnectGraceSeconds * 1000,
+      maxCredentialLifetimeHours: config.maxCredentialLifetimeHours,
       helloTimeoutMs: 10_000,
       maxMessageBytes: config.signalingMaxMessageBytes,
       messagesPerSecond: config.signalingMessagesPerSecond,

@@ -363,6 +363,27 @@ describe('HTTP surface', () => {
     assert.match(await ui.text(), /swagger/i);
   });
 
+  it('requires Authorization: Bearer <metricsToken> for /metrics when the token is set', async () => {
+    const token = 'metrics-token-0123456789';
+    const guarded = await startTestServer({ overrides: { metricsToken: token } });
+    try {
+      const scrape = (authorization?: string) =>
+        fetch(`${guarded.url}/metrics`, authorization ? { headers: { authorization } } : {});
+      for (const authorization of [undefined, 'Bearer wrong', `Bearer ${token}x`, `Basic ${token}`, token]) {
+        const res = await scrape(authorization);
+        assert.equal(res.status, 401, String(authorization));
+        assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="metrics"');
+        assert.equal(((await res.json()) as { code: string }).code, 'UNAUTHENTICATED');
+      }
+      const ok = await scrape(`Bearer ${token}`);
+      assert.equal(ok.status, 200);
+      assert.match(await ok.text(), /parley_http_requests_total/);
+      assert.equal((await fetch(`${guarded.url}/healthz`)).status, 200, 'health stays open');
+    } finally {
+      await guarded.stop();
+    }
+  });
+
   it('answers unknown API paths and malformed JSON with the one error shape', async () => {
     const res = await fetch(`${server.url}/api/v1/nope`);
     assert.equal(res.status, 404);
@@ -376,6 +397,34 @@ describe('HTTP surface', () => {
     assert.equal(bad.status, 400);
     const body = (await bad.json()) as { code: string };
     assert.equal(body.code, 'BAD_REQUEST');
+  });
+
+  it('takes a DELETE (or POST) sent as application/json with no body, and still refuses malformed JSON', async () => {
+    const client = await ownerClient(server);
+    const app = (await client.post<CallApp>(callAppsUrl(), { name: 'Deleted by a JSON client' })).body;
+    const headers = {
+      'content-type': 'application/json',
+      cookie: client.cookie,
+      'x-csrf-token': client.csrf,
+    };
+    const rotated = await fetch(`${server.url}${callAppsUrl()}/${app.bizName}/keys/rotate`, {
+      method: 'POST',
+      headers,
+    });
+    assert.equal(rotated.status, 200, await rotated.text());
+    const deleted = await fetch(`${server.url}${callAppsUrl()}/${app.bizName}`, {
+      method: 'DELETE',
+      headers,
+    });
+    assert.equal(deleted.status, 204, await deleted.text());
+    assert.equal((await client.get(`${callAppsUrl()}/${app.bizName}`)).status, 404);
+    const space = await fetch(`${server.url}${callAppsUrl()}/${app.bizName}`, {
+      method: 'DELETE',
+      headers,
+      body: ' {',
+    });
+    assert.equal(space.status, 400);
+    assert.equal(((await space.json()) as { code: string }).code, 'BAD_REQUEST');
   });
 
   it('renders the signing guide the console links to', async () => {

@@ -61,6 +61,56 @@ for (const db of ['sqlite', 'postgres'] as DbKind[]) {
       assert.equal(extra.body['reason'], 'UNKNOWN_FIELD');
     });
 
+    it('refuses names with bidi controls, nothing visible, C1 controls or broken UTF-16, each with its reason', async () => {
+      const bad: [string, string][] = [
+        ['invoice\u202egnp.exe', 'BIDI_CONTROL'],
+        ['\u2066isolated\u2069', 'BIDI_CONTROL'],
+        ['\u200b\u200b', 'INVISIBLE'],
+        ['c1\u0085control', 'BAD_CHARACTERS'],
+        ['broken\ud800', 'LONE_SURROGATE'],
+      ];
+      const existing = (await owner.post<CallApp>(callAppsUrl(), { name: 'Renamed badly' })).body;
+      const ws = '/api/v1/workspaces';
+      const email = () => `member-${Math.random().toString(36).slice(2)}@example.com`;
+      for (const [name, reason] of bad) {
+        const attempts: [string, () => Promise<{ status: number; body: Record<string, unknown> }>][] = [
+          ['call application', () => owner.post(callAppsUrl(), { name })],
+          ['rename', () => owner.patch(`${callAppsUrl()}/${existing.bizName}`, { name })],
+          ['workspace', () => owner.post(ws, { name })],
+          ['app', () => owner.post(`${ws}/default/apps`, { name })],
+          ['token', () => owner.post(`${ws}/default/tokens`, { name })],
+          [
+            'member',
+            () =>
+              owner.post(`${ws}/default/members`, {
+                email: email(),
+                role: 'viewer',
+                name,
+                password: 'member-password-1',
+              }),
+          ],
+        ];
+        for (const [what, attempt] of attempts) {
+          const res = await attempt();
+          const label = `${what} ${JSON.stringify(name)}: ${JSON.stringify(res.body)}`;
+          assert.equal(res.status, 400, label);
+          assert.equal(res.body['field'], 'name', label);
+          assert.equal(res.body['reason'], reason, label);
+        }
+      }
+      // A name far over the limit is refused with the real limit, by the schema as by the validator.
+      for (const name of ['x'.repeat(10_000), 'x'.repeat(65)]) {
+        const long = await owner.post(callAppsUrl(), { name });
+        assert.equal(long.status, 400);
+        assert.equal(long.body['reason'], 'TOO_LONG');
+        assert.equal(long.body['message'], 'name must be at most 64 characters');
+      }
+      // NFC: a decomposed é is stored composed.
+      const nfc = await owner.post<CallApp>(callAppsUrl(), { name: '  Cafe\u0301 ' });
+      assert.equal(nfc.status, 201);
+      assert.equal(nfc.body.name, 'Caf\u00e9');
+    });
+
     it('lists newest first with pagination and searches by name or bizName', async () => {
       const made: CallApp[] = [];
       for (let i = 0; i < 7; i += 1) {
@@ -92,6 +142,34 @@ for (const db of ['sqlite', 'postgres'] as DbKind[]) {
       const bad = await owner.get(`${callAppsUrl()}?pageSize=500`);
       assert.equal(bad.status, 400);
       assert.equal(bad.body['field'], 'pageSize');
+    });
+
+    it('refuses a page or page size out of range with a 400 naming it, on every list', async () => {
+      const huge = '99999999999999999999';
+      const lists = [callAppsUrl(), '/api/v1/workspaces/default/audit'];
+      const listed = (await owner.post<CallApp>(callAppsUrl(), { name: 'Lists' })).body;
+      lists.push(
+        `${callAppsUrl()}/${listed.bizName}/callbacks`,
+        `${callAppsUrl()}/${listed.bizName}/recordings`,
+      );
+      for (const list of lists) {
+        for (const [query, field] of [
+          [`page=${huge}`, 'page'],
+          ['page=1000001', 'page'],
+          ['page=0', 'page'],
+          [`pageSize=${huge}`, 'pageSize'],
+          ['pageSize=0', 'pageSize'],
+        ] as const) {
+          const res = await owner.get(`${list}?${query}`);
+          assert.equal(res.status, 400, `${list}?${query}: ${JSON.stringify(res.body)}`);
+          assert.equal(res.body['code'], 'VALIDATION_FAILED');
+          assert.equal(res.body['field'], field, `${list}?${query}`);
+        }
+        assert.equal((await owner.get(`${list}?page=1000000&pageSize=200`)).status, 200, list);
+      }
+      const audit = await owner.get(`/api/v1/workspaces/default/audit?from=${huge}`);
+      assert.equal(audit.status, 400);
+      assert.equal(audit.body['field'], 'from');
     });
 
     it('renames in place and keeps the bizName', async () => {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -143,6 +143,53 @@ describe('parley CLI', () => {
     second.child.kill('SIGTERM');
     assert.equal(await second.exited, 0);
     rmSync(dataDir, { recursive: true });
+  });
+
+  it('keeps the data directory private (0700, files 0600) and tightens an older, readable one at start', async () => {
+    const parent = tempDir();
+    const dataDir = path.join(parent, 'data'); // made by the server
+    const env = { PARLEY_DATA_DIR: dataDir, PARLEY_HOST: '127.0.0.1', PARLEY_PORT: '0' };
+    const private_ = {
+      [dataDir]: '700',
+      [path.join(dataDir, 'recordings')]: '700',
+      [path.join(dataDir, 'parley.db')]: '600',
+      [path.join(dataDir, 'parley.db-wal')]: '600',
+      [path.join(dataDir, 'parley.db-shm')]: '600',
+      [path.join(dataDir, 'master.key')]: '600',
+    };
+    const modes = () =>
+      Object.fromEntries(Object.keys(private_).map((p) => [p, (statSync(p).mode & 0o777).toString(8)]));
+    const first = startCli([], env);
+    await first.ready;
+    assert.deepEqual(modes(), private_, 'made private');
+    assert.ok(!first.lines.some((l) => String(l['msg']).startsWith('data directory')));
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+
+    // As an older Parley (or a umask of 022) left them.
+    chmodSync(dataDir, 0o755);
+    chmodSync(path.join(dataDir, 'recordings'), 0o755);
+    chmodSync(path.join(dataDir, 'parley.db'), 0o644);
+    chmodSync(path.join(dataDir, 'master.key'), 0o644);
+    const second = startCli([], env);
+    await second.ready;
+    assert.deepEqual(modes(), private_, 'tightened');
+    const logged = second.lines
+      .filter((l) => String(l['msg']).startsWith('data directory: group/other permissions taken away'))
+      .map((l) => `${String(l['path'])} ${String(l['from'])}->${String(l['to'])}`)
+      .sort();
+    assert.deepEqual(
+      logged,
+      [
+        `${dataDir} 755->700`,
+        `${path.join(dataDir, 'master.key')} 644->600`,
+        `${path.join(dataDir, 'parley.db')} 644->600`,
+        `${path.join(dataDir, 'recordings')} 755->700`,
+      ].sort(),
+    );
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+    rmSync(parent, { recursive: true });
   });
 
   it('creates an API token from the command line that the API accepts', async () => {

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { sign } from '@parley/server-sdk';
+import { sign, stringToSign } from '@parley/server-sdk';
 import type { CallApp, RevealedKey } from '@parley/protocol';
 import {
   ApiClient,
@@ -89,6 +89,80 @@ describe('client credentials', () => {
     }
   });
 
+  it('refuses a credential whose uid digits were moved into expireTime (a forgery): exactly 13 digits', async () => {
+    const signed = credential({ uid: 'user12' });
+    const forged = { ...signed, uid: 'user1', expireTime: Number(`2${signed.expireTime}`) };
+    assert.equal(stringToSign(forged), stringToSign(signed), 'the same signed string, the same signature');
+    for (const expireTime of [forged.expireTime, String(forged.expireTime)]) {
+      const res = await verify({ ...forged, expireTime });
+      assert.equal(res.status, 401, JSON.stringify(res.body));
+      assert.equal(res.body['code'], 'CREDENTIAL_MALFORMED');
+      assert.equal(res.body['field'], 'expireTime');
+      assert.match(String(res.body['message']), /exactly 13 digits/);
+    }
+    // The other way (a digit of expireTime moved into uid) leaves 12 digits.
+    const shortened = { ...signed, uid: 'user121', expireTime: String(signed.expireTime).slice(1) };
+    assert.equal((await verify(shortened)).body['code'], 'CREDENTIAL_MALFORMED');
+    assert.equal((await verify(signed)).status, 200, 'the genuine credential verifies');
+  });
+
+  it('refuses an expireTime in seconds, with leading zeros, or further ahead than maxCredentialLifetimeHours', async () => {
+    const good = credential();
+    const seconds = Math.floor(good.expireTime / 1000);
+    const res = await verify({ ...good, expireTime: seconds });
+    assert.equal(res.body['code'], 'CREDENTIAL_MALFORMED');
+    assert.equal(res.body['field'], 'expireTime');
+    assert.equal(
+      res.body['message'],
+      `expireTime ${seconds} looks like seconds: it must be epoch milliseconds (13 digits, such as ${seconds}000)`,
+    );
+    for (const expireTime of [`0${good.expireTime}`, -good.expireTime, good.expireTime + 0.5, null]) {
+      const bad = await verify({ ...good, expireTime });
+      assert.equal(bad.body['code'], 'CREDENTIAL_MALFORMED', String(expireTime));
+      assert.equal(bad.body['field'], 'expireTime', String(expireTime));
+    }
+    const week = 168 * 3600_000;
+    const tooLong = sign(
+      {
+        bizName: app.bizName,
+        appId: 'default',
+        workspaceId: 'default',
+        uid: 'alice_1',
+        expireTime: Date.now() + week + 3600_000,
+        privateKeyPem,
+      },
+      { maxLifetimeHours: 200 },
+    );
+    const far = await verify(tooLong);
+    assert.equal(far.status, 401);
+    assert.equal(far.body['code'], 'CREDENTIAL_MALFORMED');
+    assert.equal(far.body['field'], 'expireTime');
+    assert.match(String(far.body['message']), /at most 168 hours \(maxCredentialLifetimeHours\)/);
+    assert.equal((await verify(credential({ expireTime: Date.now() + week - 60_000 }))).status, 200);
+  });
+
+  it('accepts a line-wrapped or newline-terminated base64 signature, and refuses base64url with a hint', async () => {
+    let good = credential();
+    for (let i = 0; !/[+/]/.test(good.signature); i += 1) good = credential({ uid: `alice_${i}` });
+    const wrap = (text: string, width: number, eol: string) =>
+      (text.match(new RegExp(`.{1,${width}}`, 'g')) as string[]).join(eol) + eol;
+    const forms: [string, string][] = [
+      ['openssl base64 (64 columns)', wrap(good.signature, 64, '\n')],
+      ['GNU base64 (76 columns)', wrap(good.signature, 76, '\n')],
+      ['Java MIME (76 columns, CRLF)', wrap(good.signature, 76, '\r\n')],
+      ['trailing newline', `${good.signature}\n`],
+    ];
+    for (const [label, signature] of forms) {
+      const res = await verify({ ...good, signature });
+      assert.equal(res.status, 200, `${label}: ${JSON.stringify(res.body)}`);
+    }
+    const base64url = good.signature.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const res = await verify({ ...good, signature: base64url });
+    assert.equal(res.body['code'], 'CREDENTIAL_MALFORMED');
+    assert.equal(res.body['field'], 'signature');
+    assert.match(String(res.body['message']), /base64url.*standard base64/);
+  });
+
   it('accepts the old key during its rotation grace period and refuses it once retired', async () => {
     const oldCredential = credential({ uid: 'bob' });
     const rotated = await owner.post<{ items: { keyId: string; status: string }[] }>(
@@ -135,6 +209,29 @@ describe('client credentials', () => {
     });
     assert.equal(badUid.status, 64);
     assert.match(badUid.stderr, /uid must be 1 to 128 letters, digits or underscores/);
+    const run = (extra: string[], env: NodeJS.ProcessEnv = process.env) =>
+      spawnSync(process.execPath, [cli, ...args, ...extra], { encoding: 'utf8', env });
+    const tooLong = run(['--ttl', String(169 * 3600)]);
+    assert.equal(tooLong.status, 64);
+    assert.match(
+      tooLong.stderr,
+      /--ttl 608400 is longer than maxCredentialLifetimeHours \(168 hours = 604800 seconds\): the server would refuse the credential/,
+    );
+    const configured = run(['--ttl', '7200'], { ...process.env, PARLEY_MAX_CREDENTIAL_LIFETIME_HOURS: '1' });
+    assert.equal(configured.status, 64);
+    assert.match(configured.stderr, /maxCredentialLifetimeHours \(1 hours/);
+    const inSeconds = run(['--expire-time', '1767225600']);
+    assert.equal(inSeconds.status, 64);
+    assert.match(
+      inSeconds.stderr,
+      /--expire-time 1767225600 looks like seconds: it must be epoch milliseconds/,
+    );
+    const farAway = run(['--expire-time', String(Date.now() + 200 * 3600_000)]);
+    assert.equal(farAway.status, 64, farAway.stderr);
+    assert.match(
+      farAway.stderr,
+      /expireTime is 200\.0 hours ahead; a credential may be valid for at most 168 hours/,
+    );
     const noKey = spawnSync(
       process.execPath,
       [cli, ...args.slice(0, 10), path.join(server.dataDir, 'missing.pem')],

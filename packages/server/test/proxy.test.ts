@@ -28,7 +28,12 @@ describe('media-stream proxy', { timeout: 60_000 }, () => {
 
   before(async () => {
     server = await startTestServer({
-      overrides: { iceServers: [{ urls: ['stun:stun.example.com:3478'] }], proxyCredentialTtlSeconds: 3600 },
+      overrides: {
+        iceServers: [{ urls: ['stun:stun.example.com:3478'] }],
+        proxyCredentialTtlSeconds: 3600,
+        // The coturn of these tests listens on loopback, which Test proxy refuses unless listed.
+        proxyProbeAllowNetworks: ['127.0.0.0/8'],
+      },
     });
     owner = await ownerClient(server);
   });
@@ -131,6 +136,36 @@ describe('media-stream proxy', { timeout: 60_000 }, () => {
     assert.equal(refused.body.stage, 'refused', refused.body.message);
     const dns = await owner.post<ProxyTestResult>(url, { proxyAddress: 'no-such-proxy.invalid' });
     assert.equal(dns.body.stage, 'dns', dns.body.message);
+  });
+
+  it('Test proxy refuses loopback, link-local and metadata addresses unless proxyProbeAllowNetworks lists them', async () => {
+    const guarded = await startTestServer();
+    try {
+      const guardedOwner = await ownerClient(guarded);
+      const app = (await guardedOwner.post<CallApp>(callAppsUrl(), { name: 'Probe guard' })).body;
+      const url = `${callAppsUrl()}/${app.bizName}/proxy/test`;
+      for (const proxyAddress of [
+        '127.0.0.1:3478',
+        '127.0.0.53',
+        'localhost:3478',
+        '0.0.0.0',
+        '169.254.169.254',
+        '169.254.169.254:80',
+        '[::1]:3478',
+        '::1',
+        '[fe80::1]:3478',
+        '[::ffff:127.0.0.1]:3478',
+      ]) {
+        const res = await guardedOwner.post(url, { proxyAddress });
+        assert.equal(res.status, 400, `${proxyAddress}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body['code'], 'VALIDATION_FAILED');
+        assert.equal(res.body['field'], 'proxyAddress');
+        assert.equal(res.body['reason'], 'ADDRESS_NOT_ALLOWED');
+        assert.match(String(res.body['message']), /proxyProbeAllowNetworks/, proxyAddress);
+      }
+    } finally {
+      await guarded.stop();
+    }
   });
 
   it('only developers and above see the secret or test the proxy; reading the secret is audited', async () => {

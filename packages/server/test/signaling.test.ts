@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sign } from '@parley/server-sdk';
+import { sign, stringToSign } from '@parley/server-sdk';
 import type { CallApp, LiveRoom, RevealedKey } from '@parley/protocol';
 import type { RoomEvent } from '../src/rooms/room.js';
 import type { ApiClient } from './helpers.js';
@@ -101,6 +101,22 @@ describe('signaling and rooms', () => {
       const reply = await c.hello(cred);
       assert.equal(reply.type, 'error');
       assert.equal((reply['error'] as { code: string }).code, code);
+      assert.equal(await c.closed, 4401);
+    }
+  });
+
+  it('refuses a credential whose uid digits were moved into expireTime (a forgery) with CREDENTIAL_MALFORMED', async () => {
+    const signed = credential('user12');
+    const forged = { ...signed, uid: 'user1', expireTime: Number(`2${signed.expireTime}`) };
+    assert.equal(stringToSign(forged), stringToSign(signed), 'the same signed string, the same signature');
+    for (const expireTime of [forged.expireTime, String(forged.expireTime)]) {
+      const c = await SignalClient.open(server.url);
+      const reply = await c.hello({ ...forged, expireTime });
+      assert.equal(reply.type, 'error', JSON.stringify(reply));
+      const error = reply['error'] as { code: string; field: string; message: string };
+      assert.equal(error.code, 'CREDENTIAL_MALFORMED');
+      assert.equal(error.field, 'credential.expireTime');
+      assert.match(error.message, /exactly 13 digits/);
       assert.equal(await c.closed, 4401);
     }
   });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { probeTurnProxy, type ProxyProbeResult } from '../src/proxy/turn-probe.js';
+import { ProbeAddressRefused, probeRefusal } from '../src/proxy/probe-guard.js';
 import { proxyHostPort } from '../src/proxy/turn-credentials.js';
 import {
   StunAttr,
@@ -25,6 +26,8 @@ import {
 import { startCoturn, type Coturn } from './coturn.js';
 
 const SECRET = 'probe-test-secret';
+/** The probe refuses loopback unless allow-listed (proxyProbeAllowNetworks); these tests probe it. */
+const loopback = ['127.0.0.0/8'];
 
 /** The result plus coturn's log, for assertion messages. */
 function explain(result: ProxyProbeResult, turn?: Coturn): string {
@@ -214,7 +217,11 @@ describe('probeTurnProxy against coturn', () => {
   });
 
   it('allocates and releases with the right secret', async () => {
-    const result = await probeTurnProxy({ address: turn.address, secret: SECRET });
+    const result = await probeTurnProxy({
+      allowNetworks: loopback,
+      address: turn.address,
+      secret: SECRET,
+    });
     assert.equal(result.stage, 'ok', explain(result, turn));
     assert.equal(result.ok, true);
     assert.equal(result.host, '127.0.0.1');
@@ -233,7 +240,11 @@ describe('probeTurnProxy against coturn', () => {
   });
 
   it('reports refused credentials with a wrong secret', async () => {
-    const result = await probeTurnProxy({ address: turn.address, secret: 'not-the-secret' });
+    const result = await probeTurnProxy({
+      allowNetworks: loopback,
+      address: turn.address,
+      secret: 'not-the-secret',
+    });
     assert.equal(result.stage, 'credentials', explain(result, turn));
     assert.equal(result.ok, false);
     assert.match(result.message, /refused the credentials \(401 Unauthorized\)/);
@@ -244,6 +255,7 @@ describe('probeTurnProxy against coturn', () => {
   it('a TURN credential past its lifetime is refused by coturn', async () => {
     const hourAgo = Date.now() - 3600_000;
     const result = await probeTurnProxy({
+      allowNetworks: loopback,
       address: turn.address,
       secret: SECRET,
       ttlSeconds: 1,
@@ -251,7 +263,12 @@ describe('probeTurnProxy against coturn', () => {
     });
     assert.equal(result.stage, 'credentials', explain(result, turn));
     // The same credential, computed now, is accepted: it is the expiry that was refused.
-    const fresh = await probeTurnProxy({ address: turn.address, secret: SECRET, ttlSeconds: 1 });
+    const fresh = await probeTurnProxy({
+      allowNetworks: loopback,
+      address: turn.address,
+      secret: SECRET,
+      ttlSeconds: 1,
+    });
     assert.equal(fresh.stage, 'ok', explain(fresh, turn));
   });
 
@@ -266,6 +283,7 @@ describe('probeTurnProxy against coturn', () => {
     try {
       const lookups: string[] = [];
       const result = await probeTurnProxy({
+        allowNetworks: loopback,
         address: 'turn.parley.test',
         secret: SECRET,
         lookup: async (hostname) => {
@@ -296,7 +314,12 @@ async function waitFor(predicate: () => boolean, ms = 2000): Promise<void> {
 describe('probeTurnProxy failures', () => {
   it('reports a refused connection fast when nothing listens', async () => {
     const port = await unusedUdpPort();
-    const result = await probeTurnProxy({ address: `127.0.0.1:${port}`, secret: SECRET, timeoutMs: 3000 });
+    const result = await probeTurnProxy({
+      allowNetworks: loopback,
+      address: `127.0.0.1:${port}`,
+      secret: SECRET,
+      timeoutMs: 3000,
+    });
     assert.equal(result.stage, 'refused', explain(result));
     assert.equal(
       result.message,
@@ -306,7 +329,11 @@ describe('probeTurnProxy failures', () => {
   });
 
   it('reports a name that does not resolve', async () => {
-    const result = await probeTurnProxy({ address: 'nonexistent.invalid', secret: SECRET });
+    const result = await probeTurnProxy({
+      allowNetworks: loopback,
+      address: 'nonexistent.invalid',
+      secret: SECRET,
+    });
     assert.equal(result.stage, 'dns', explain(result));
     assert.equal(result.resolvedAddress, null);
     assert.match(result.message, /^nonexistent\.invalid could not be resolved \((ENOTFOUND|EAI_AGAIN)\)$/);
@@ -314,6 +341,7 @@ describe('probeTurnProxy failures', () => {
 
   it('gives DNS no more than the total timeout', async () => {
     const result = await probeTurnProxy({
+      allowNetworks: loopback,
       address: 'slow.example',
       secret: SECRET,
       timeoutMs: 300,
@@ -327,6 +355,7 @@ describe('probeTurnProxy failures', () => {
     const silent = await fakeServer(() => {});
     try {
       const result = await probeTurnProxy({
+        allowNetworks: loopback,
         address: `127.0.0.1:${silent.port}`,
         secret: SECRET,
         timeoutMs: 1000,
@@ -348,7 +377,11 @@ describe('probeTurnProxy failures', () => {
       reply(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n')),
     );
     try {
-      const result = await probeTurnProxy({ address: `127.0.0.1:${garbage.port}`, secret: SECRET });
+      const result = await probeTurnProxy({
+        allowNetworks: loopback,
+        address: `127.0.0.1:${garbage.port}`,
+        secret: SECRET,
+      });
       assert.equal(result.stage, 'protocol', explain(result));
       assert.match(result.message, /not STUN/);
     } finally {
@@ -363,6 +396,7 @@ describe('probeTurnProxy failures', () => {
     });
     try {
       const result = await probeTurnProxy({
+        allowNetworks: loopback,
         address: `127.0.0.1:${confused.port}`,
         secret: SECRET,
         timeoutMs: 700,
@@ -378,7 +412,11 @@ describe('probeTurnProxy failures', () => {
       reply(stunError(decodeStun(data)!, 508, 'Insufficient Capacity')),
     );
     try {
-      const result = await probeTurnProxy({ address: `127.0.0.1:${server.port}`, secret: SECRET });
+      const result = await probeTurnProxy({
+        allowNetworks: loopback,
+        address: `127.0.0.1:${server.port}`,
+        secret: SECRET,
+      });
       assert.equal(result.stage, 'protocol', explain(result));
       assert.match(result.message, /508 Insufficient Capacity/);
     } finally {
@@ -405,6 +443,7 @@ describe('probeTurnProxy failures', () => {
     const halfDeaf = await twoStepServer(() => null);
     try {
       const result = await probeTurnProxy({
+        allowNetworks: loopback,
         address: `127.0.0.1:${halfDeaf.port}`,
         secret: SECRET,
         timeoutMs: 700,
@@ -420,10 +459,18 @@ describe('probeTurnProxy failures', () => {
     const mismatch = await twoStepServer((r) => stunError(r, 437, 'Allocation Mismatch'));
     const wrong = await twoStepServer((r) => stunError(r, 441, 'Wrong Credentials'));
     try {
-      const a = await probeTurnProxy({ address: `127.0.0.1:${mismatch.port}`, secret: SECRET });
+      const a = await probeTurnProxy({
+        allowNetworks: loopback,
+        address: `127.0.0.1:${mismatch.port}`,
+        secret: SECRET,
+      });
       assert.equal(a.stage, 'protocol', explain(a));
       assert.match(a.message, /437 Allocation Mismatch/);
-      const b = await probeTurnProxy({ address: `127.0.0.1:${wrong.port}`, secret: SECRET });
+      const b = await probeTurnProxy({
+        allowNetworks: loopback,
+        address: `127.0.0.1:${wrong.port}`,
+        secret: SECRET,
+      });
       assert.equal(b.stage, 'credentials', explain(b));
       assert.match(b.message, /441 Wrong Credentials/);
     } finally {
@@ -442,7 +489,11 @@ describe('probeTurnProxy failures', () => {
       ]);
     });
     try {
-      const result = await probeTurnProxy({ address: `127.0.0.1:${stale.port}`, secret: SECRET });
+      const result = await probeTurnProxy({
+        allowNetworks: loopback,
+        address: `127.0.0.1:${stale.port}`,
+        secret: SECRET,
+      });
       assert.equal(result.stage, 'credentials', explain(result));
       assert.deepEqual(nonces, ['n1', 'n2']);
     } finally {
@@ -468,11 +519,106 @@ describe('probeTurnProxy failures', () => {
       ),
     );
     try {
-      const result = await probeTurnProxy({ address: `127.0.0.1:${forger.port}`, secret: SECRET });
+      const result = await probeTurnProxy({
+        allowNetworks: loopback,
+        address: `127.0.0.1:${forger.port}`,
+        secret: SECRET,
+      });
       assert.equal(result.stage, 'protocol', explain(result));
       assert.match(result.message, /MESSAGE-INTEGRITY/);
     } finally {
       forger.close();
+    }
+  });
+});
+
+describe('probe guard: what "Test proxy" sends to', () => {
+  it('refuses loopback, unspecified, link-local and metadata addresses, naming the setting', () => {
+    for (const address of [
+      '127.0.0.1',
+      '127.8.9.10',
+      '0.0.0.0',
+      '169.254.169.254',
+      '169.254.0.23',
+      '100.100.100.200',
+      '::1',
+      '::',
+      'fe80::1',
+      'febf::1',
+      'fd00:ec2::254',
+      '::ffff:127.0.0.1',
+      '::ffff:a9fe:a9fe',
+    ]) {
+      const refusal = probeRefusal(address, address, []);
+      assert.match(refusal ?? '', /proxyProbeAllowNetworks/, address);
+      assert.ok(refusal?.startsWith(`${address} is `), refusal ?? address);
+    }
+    assert.match(probeRefusal('127.0.0.1', '127.0.0.1', []) ?? '', /is a loopback address/);
+    assert.match(probeRefusal('169.254.169.254', '169.254.169.254', []) ?? '', /link-local/);
+  });
+
+  it('refuses metadata host names whatever they resolve to', () => {
+    for (const host of [
+      'metadata.google.internal',
+      'METADATA.GOOGLE.INTERNAL.',
+      'instance-data.ec2.internal',
+    ]) {
+      assert.match(probeRefusal(host, '203.0.113.9', []) ?? '', /cloud metadata service/, host);
+    }
+    assert.match(
+      probeRefusal('turn.example.com', '169.254.169.254', []) ?? '',
+      /^turn\.example\.com \(169\.254\.169\.254\) is a link-local address/,
+    );
+  });
+
+  it('lets private and public addresses through: proxies live there', () => {
+    for (const address of [
+      '10.0.0.5',
+      '172.16.0.1',
+      '172.31.255.254',
+      '192.168.1.10',
+      'fc00::1',
+      'fd12:3456::1',
+      '203.0.113.9',
+      '2001:db8::1',
+      '100.64.0.1',
+    ]) {
+      assert.equal(probeRefusal(address, address, []), null, address);
+    }
+  });
+
+  it('probes a refused address when proxyProbeAllowNetworks lists it', () => {
+    assert.equal(probeRefusal('127.0.0.1', '127.0.0.1', ['127.0.0.0/8']), null);
+    assert.equal(probeRefusal('::1', '::1', ['::1']), null);
+    assert.equal(probeRefusal('169.254.10.1', '169.254.10.1', ['169.254.10.0/24']), null);
+    assert.notEqual(probeRefusal('169.254.169.254', '169.254.169.254', ['169.254.10.0/24']), null);
+  });
+
+  it('sends nothing to a refused address, literal or resolved', async () => {
+    const listener = await fakeServer(() => {});
+    try {
+      await assert.rejects(
+        probeTurnProxy({ address: `127.0.0.1:${listener.port}`, secret: SECRET, allowNetworks: [] }),
+        (err: unknown) => err instanceof ProbeAddressRefused && /loopback address/.test(err.message),
+      );
+      const lookups: string[] = [];
+      await assert.rejects(
+        probeTurnProxy({
+          address: `metadata.google.internal:${listener.port}`,
+          secret: SECRET,
+          allowNetworks: [],
+          lookup: async (hostname) => {
+            lookups.push(hostname);
+            return { address: '127.0.0.1', family: 4 };
+          },
+        }),
+        ProbeAddressRefused,
+      );
+      assert.deepEqual(lookups, ['metadata.google.internal']);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(listener.received.length, 0, 'not one datagram');
+    } finally {
+      listener.close();
     }
   });
 });

@@ -4,12 +4,12 @@ import type { ReactNode } from 'react';
 import { App as AntApp, Form, Input, Select, Table, Tag, Typography } from 'antd';
 import type { TableColumnsType } from 'antd';
 import { DeleteOutlined, UserAddOutlined } from '@ant-design/icons';
-import { roleAtLeast, roles } from '@parley/protocol';
+import { checkName, roleAtLeast, roles } from '@parley/protocol';
 import type { Member, Role } from '@parley/protocol';
 import { api, isApiError } from '../api';
 import { useT } from '../i18n';
 import { errorText } from '../errors';
-import { showServerFieldError } from '../forms';
+import { sharedRule, showServerFieldError } from '../forms';
 import { navigate } from '../router';
 import { useSession, useWorkspace } from '../session';
 import { formatTime, tid, useLoad } from '../util';
@@ -220,6 +220,7 @@ function AddMemberModal(props: {
             {t('members.name')} <Typography.Text type="secondary">{t('common.optional')}</Typography.Text>
           </>
         }
+        rules={[sharedRule(t, (v) => (v.trim() === '' ? null : checkName('name', v)))]}
       >
         <Input autoComplete="off" data-testid="member-name-input" />
       </Form.Item>

@@ -2,8 +2,13 @@
  * Verifies a terminal's credential exactly per the mPaaS signing rule: SHA256withRSA over
  * bizName+appId+workspaceId+uid+expireTime, base64, with the call application's key (the
  * active one or one in its rotation grace period). Each failure has its own error code.
+ *
+ * The signed string has no separators, so expireTime must be exactly 13 digits: otherwise digits
+ * move between uid and expireTime without changing the signature (see @parley/protocol
+ * credentials.ts). It must also be no further ahead than the configured maximum lifetime.
  */
 import { createVerify } from 'node:crypto';
+import { credentialUidPattern, expireTimeTooFar, parseExpireTime } from '@parley/protocol';
 import { ParleyError } from '../errors.js';
 import type { Db } from '../store/schema.js';
 
@@ -27,24 +32,24 @@ export interface VerifiedCredential {
   keyId: string;
 }
 
-const uidPattern = /^[A-Za-z0-9_]{1,128}$/;
 const base64Pattern = /^[A-Za-z0-9+/]+={0,2}$/;
 
 function malformed(field: string, message: string): ParleyError {
   return new ParleyError('CREDENTIAL_MALFORMED', { field, message: `${field} ${message}` });
 }
 
-/** expireTime may arrive as a number or a decimal string (Java clients often send strings). */
-function parseExpireTime(value: unknown): number {
-  const n =
-    typeof value === 'number'
-      ? value
-      : typeof value === 'string' && /^\d{1,16}$/.test(value)
-        ? Number(value)
-        : NaN;
-  if (!Number.isSafeInteger(n) || n <= 0)
-    throw malformed('expireTime', 'must be epoch milliseconds (a positive integer)');
-  return n;
+/**
+ * The signature as standard base64. Whitespace is dropped first: encoders wrap lines (openssl
+ * base64 at 64 characters, GNU base64 and Java's MIME encoder at 76, the latter with CRLF) and
+ * shell captures keep a trailing newline. base64url is refused with a hint.
+ */
+function signatureBase64(value: string): string {
+  const signature = value.replace(/\s+/g, '');
+  if (base64Pattern.test(signature)) return signature;
+  if (/^[A-Za-z0-9_-]+={0,2}$/.test(signature)) {
+    throw malformed('signature', 'is base64url ("-" and "_"): encode it with standard base64 ("+" and "/")');
+  }
+  throw malformed('signature', 'must be standard base64');
 }
 
 function verifies(publicKeyPem: string, text: string, signature: string): boolean {
@@ -56,6 +61,8 @@ function verifies(publicKeyPem: string, text: string, signature: string): boolea
 }
 
 export interface VerifyOptions {
+  /** The server's maxCredentialLifetimeHours: an expireTime further ahead than this is refused. */
+  maxLifetimeHours: number;
   /**
    * Resuming a live session: the credential proved itself when the session began, so its
    * expiry no longer ends a call that is merely reconnecting. Signature and scope still count.
@@ -67,7 +74,7 @@ export async function verifyCredential(
   db: Db,
   presented: PresentedCredential,
   now: number,
-  options: VerifyOptions = {},
+  options: VerifyOptions,
 ): Promise<VerifiedCredential> {
   for (const field of ['bizName', 'appId', 'workspaceId', 'uid', 'signature'] as const) {
     const value = presented[field];
@@ -78,10 +85,13 @@ export async function verifyCredential(
   const appId = presented.appId as string;
   const workspaceId = presented.workspaceId as string;
   const uid = presented.uid as string;
-  const signature = presented.signature as string;
-  const expireTime = parseExpireTime(presented.expireTime);
-  if (!base64Pattern.test(signature)) throw malformed('signature', 'must be standard base64');
-  if (!uidPattern.test(uid)) throw new ParleyError('CREDENTIAL_UID_INVALID', { field: 'uid' });
+  const parsed = parseExpireTime(presented.expireTime);
+  if ('problem' in parsed) throw malformed('expireTime', parsed.problem);
+  const expireTime = parsed.ok;
+  const tooFar = expireTimeTooFar(expireTime, now, options.maxLifetimeHours);
+  if (tooFar) throw malformed('expireTime', tooFar);
+  const signature = signatureBase64(presented.signature as string);
+  if (!credentialUidPattern.test(uid)) throw new ParleyError('CREDENTIAL_UID_INVALID', { field: 'uid' });
   if (expireTime <= now && !options.ignoreExpiry) {
     throw new ParleyError('CREDENTIAL_EXPIRED', {
       field: 'expireTime',

@@ -35,6 +35,16 @@ export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
     deps.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
+  // An empty body sent as application/json is no body (clients set the header on every request,
+  // DELETE included); anything else goes to Fastify's own parser, with its prototype-poisoning
+  // protection.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else parseJson(request, body as string, done);
+  });
+
   // POSTs whose body is all optional may be sent without one.
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.method !== 'GET' && request.method !== 'DELETE')

@@ -15,6 +15,11 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearerToken(header: string | undefined): string | null {
+  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? null;
+}
+
 /**
  * Who is calling: a bearer token, or the session cookie. Cookie-authenticated requests that
  * change state must carry the session's CSRF token in `X-CSRF-Token`.
@@ -26,8 +31,8 @@ export async function authenticate(
 ): Promise<{ actor: Actor; csrfToken: string | null }> {
   const header = request.headers.authorization;
   if (header !== undefined) {
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    const actor = match ? await authenticateToken(db, match[1] as string, now) : null;
+    const token = bearerToken(header);
+    const actor = token ? await authenticateToken(db, token, now) : null;
     if (!actor)
       throw new ParleyError('UNAUTHENTICATED', { message: 'The API token is invalid, expired or revoked.' });
     return { actor, csrfToken: null };

@@ -29,6 +29,16 @@ function validationBody(
     };
   }
   const field = segments.join('.') || (error.validationContext ?? 'body');
+  if (issue.keyword === 'maxLength' && typeof issue.params['limit'] === 'number') {
+    // Worded as the shared validators word it (checkName …), so the API and the console agree.
+    const limit = issue.params['limit'];
+    return {
+      code: 'VALIDATION_FAILED',
+      field,
+      reason: 'TOO_LONG',
+      message: `${field} must be at most ${limit} characters`,
+    };
+  }
   const reason = issue.keyword === 'required' ? 'REQUIRED' : issue.keyword.toUpperCase();
   const message =
     issue.keyword === 'required' ? `${field} is required` : `${field} ${issue.message ?? 'is invalid'}`;

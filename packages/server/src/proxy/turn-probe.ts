@@ -11,12 +11,16 @@
  * doubling) until the total timeout, which covers DNS too.
  *
  * The STUN encoding is in ./stun.ts, our own: see there for why not a library.
+ *
+ * Loopback, link-local and metadata addresses are not probed unless allow-listed: the probe
+ * throws ProbeAddressRefused before sending anything (./probe-guard.ts).
  */
 import dgram from 'node:dgram';
 import { promises as dnsPromises } from 'node:dns';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { proxyHostPort, turnCredentials } from './turn-credentials.js';
+import { ProbeAddressRefused, probeRefusal } from './probe-guard.js';
 import {
   StunAttr,
   StunMethod,
@@ -63,6 +67,8 @@ export interface ProbeTurnProxyOptions {
   address: string;
   /** The call app's shared secret (coturn's static-auth-secret). */
   secret: string;
+  /** CIDRs probed although loopback/link-local (the proxyProbeAllowNetworks setting). */
+  allowNetworks: readonly string[];
   /** Username suffix of the TURN REST credential; 'parley-probe' by default. */
   uid?: string;
   /** Total time for DNS and all exchanges; 3000 ms by default. */
@@ -224,6 +230,9 @@ export async function probeTurnProxy(opts: ProbeTurnProxyOptions): Promise<Proxy
       return result('dns', `${host} could not be resolved (${errorCode(err)})`);
     }
   }
+
+  const refusal = probeRefusal(host, resolvedAddress, opts.allowNetworks);
+  if (refusal) throw new ProbeAddressRefused(refusal);
 
   const ipPort = family === 6 ? `[${resolvedAddress}]:${port}` : `${resolvedAddress}:${port}`;
   const where = literal ? ipPort : `${host} (${ipPort})`;

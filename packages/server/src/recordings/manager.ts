@@ -364,7 +364,7 @@ export class RecordingManager {
       const ffmpegPath = await o.ffmpeg().catch((err: unknown) => {
         throw new RecordingError(RecordingCodes.connectFailed, `no usable ffmpeg: ${String(err)}`);
       });
-      await mkdir(outputDir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      await mkdir(outputDir, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
         throw new RecordingError(
           RecordingCodes.fileCreationFailed,
           `cannot create ${outputDir}: ${err.code ?? String(err)}`,

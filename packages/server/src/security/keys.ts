@@ -10,8 +10,9 @@ import {
   generateKeyPair,
   randomBytes,
 } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { makePrivateDir } from '../store/data-dir.js';
 
 export interface KeyPairPem {
   publicKeyPem: string;
@@ -52,7 +53,7 @@ export function loadMasterKey(configured: string, dataDir: string): Buffer {
     if (key.length !== 32) throw new Error(`${file} does not hold a base64 32-byte key`);
     return key;
   }
-  mkdirSync(dataDir, { recursive: true });
+  makePrivateDir(dataDir);
   const key = randomBytes(32);
   writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
   return key;

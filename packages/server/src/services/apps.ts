@@ -1,4 +1,4 @@
-import { checkId, checkName, type App } from '@parley/protocol';
+import { checkId, checkName, normaliseName, type App } from '@parley/protocol';
 import { sql } from 'kysely';
 import { ParleyError, rejectIssue } from '../errors.js';
 import { newAppId } from '../security/ids.js';
@@ -62,7 +62,7 @@ export async function createApp(
   const appId = input.appId ?? newAppId();
   rejectIssue(checkId('appId', appId));
   const now = ctx.now();
-  const name = input.name.trim();
+  const name = normaliseName(input.name);
   await ctx.db.transaction().execute(async (trx) => {
     const exists = await trx
       .selectFrom('apps')
@@ -96,7 +96,7 @@ export async function renameApp(
 ): Promise<App> {
   requireRole(access, 'admin');
   rejectIssue(checkName('name', newName));
-  const name = newName.trim();
+  const name = normaliseName(newName);
   await ctx.db.transaction().execute(async (trx) => {
     const before = await getApp(trx, access, appId);
     await trx

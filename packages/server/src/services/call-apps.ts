@@ -5,6 +5,7 @@
  */
 import {
   checkName,
+  normaliseName,
   recordingDefaults,
   validateFeatureConfig,
   type CallApp,
@@ -210,7 +211,7 @@ export async function createCallApp(
   requireRole(access, 'developer');
   rejectIssue(checkName('name', input.name));
   await getApp(ctx.db, access, appId);
-  const name = input.name.trim();
+  const name = normaliseName(input.name);
   const now = ctx.now();
   const bizName = newBizName();
   const key = await sealedKey(ctx, bizName, now);
@@ -260,7 +261,7 @@ export async function renameCallApp(
 ): Promise<CallApp> {
   requireRole(access, 'developer');
   rejectIssue(checkName('name', newName));
-  const name = newName.trim();
+  const name = normaliseName(newName);
   const now = ctx.now();
   await ctx.db.transaction().execute(async (trx) => {
     const before = await getCallApp(trx, access, appId, bizName, now);
@@ -587,12 +588,16 @@ export async function signTryCredential(
     .where('status', '=', 'active')
     .executeTakeFirst();
   if (!key) throw new ParleyError('KEY_NOT_FOUND');
-  return sign({
-    bizName,
-    appId: app.appId,
-    workspaceId: app.workspaceId,
-    uid: `console_${access.actor.userId.replace(/^u_/, '')}`,
-    expireTime: ctx.now() + 3600_000,
-    privateKeyPem: ctx.vault.decrypt(key.private_key_enc, `${bizName}/${key.id}`),
-  });
+  const now = ctx.now();
+  return sign(
+    {
+      bizName,
+      appId: app.appId,
+      workspaceId: app.workspaceId,
+      uid: `console_${access.actor.userId.replace(/^u_/, '')}`,
+      expireTime: now + 3600_000,
+      privateKeyPem: ctx.vault.decrypt(key.private_key_enc, `${bizName}/${key.id}`),
+    },
+    { now },
+  );
 }

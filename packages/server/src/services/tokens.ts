@@ -1,5 +1,6 @@
 import {
   checkName,
+  normaliseName,
   roleAtLeast,
   type ApiToken,
   type CreateTokenRequest,
@@ -32,7 +33,7 @@ export async function createToken(
     id: newTokenId(),
     workspace_id: access.workspaceId,
     user_id: access.actor.userId,
-    name: input.name.trim(),
+    name: normaliseName(input.name),
     role,
     token_hash: sha256Hex(secret),
     prefix: secret.slice(0, secretPrefix.length + 6),

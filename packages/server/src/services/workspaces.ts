@@ -1,6 +1,7 @@
 import {
   checkId,
   checkName,
+  normaliseName,
   roleAtLeast,
   type AddMemberRequest,
   type Member,
@@ -36,7 +37,7 @@ export async function createWorkspace(
   const workspaceId = input.workspaceId ?? newWorkspaceId();
   rejectIssue(checkId('workspaceId', workspaceId));
   const now = ctx.now();
-  const name = input.name.trim();
+  const name = normaliseName(input.name);
   await ctx.db.transaction().execute(async (trx) => {
     const exists = await trx
       .selectFrom('workspaces')
@@ -91,17 +92,16 @@ export async function addMember(
   input: AddMemberRequest,
 ): Promise<Member> {
   requireCanGrant(access, input.role);
+  // The name is optional (the email's local part stands in); given, it is checked like any name.
+  const name = normaliseName(input.name ?? '');
+  if (name !== '') rejectIssue(checkName('name', name));
   const now = ctx.now();
   let user = await findUserByEmail(ctx.db, input.email);
   if (!user) {
     if (!input.password) {
       throw fieldError('password', 'is required to create a new user (at least 12 characters)', 'REQUIRED');
     }
-    user = await createUser(
-      ctx.db,
-      { email: input.email, name: input.name ?? '', password: input.password },
-      now,
-    );
+    user = await createUser(ctx.db, { email: input.email, name, password: input.password }, now);
   }
   const userRow = user;
   await ctx.db.transaction().execute(async (trx) => {

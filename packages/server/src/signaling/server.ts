@@ -45,6 +45,8 @@ export interface SignalingOptions {
   /** Resolves once the room events emitted so far are durable (the callbacks outbox). */
   persisted: () => Promise<void>;
   reconnectGraceMs: number;
+  /** maxCredentialLifetimeHours: credentials valid for longer are refused. */
+  maxCredentialLifetimeHours: number;
   helloTimeoutMs: number;
   maxMessageBytes: number;
   messagesPerSecond: number;
@@ -244,7 +246,10 @@ export class SignalingServer {
     const ignoreExpiry =
       !!resumable && !resumable.ended && resumable.resumeToken === hello.resume?.resumeToken;
     try {
-      verified = await verifyCredential(this.opts.db, hello.credential, this.opts.now(), { ignoreExpiry });
+      verified = await verifyCredential(this.opts.db, hello.credential, this.opts.now(), {
+        maxLifetimeHours: this.opts.maxCredentialLifetimeHours,
+        ignoreExpiry,
+      });
     } catch (err) {
       const error =
         err instanceof ParleyError

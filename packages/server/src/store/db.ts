@@ -1,11 +1,12 @@
 /** Opens the database the configuration names and brings its schema up to date. */
-import { mkdirSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { Database, Db } from './schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
+import { makePrivateDir } from './data-dir.js';
 
 // PostgreSQL returns int8 as strings; every int8 column here is epoch ms or a serial id,
 // both far below 2^53, so numbers are exact.
@@ -39,8 +40,12 @@ export async function openDb(opts: OpenDbOptions): Promise<OpenedDb> {
     if (opts.pgSchema) await sql`create schema if not exists ${sql.id(opts.pgSchema)}`.execute(db);
   } else {
     dialect = 'sqlite';
-    mkdirSync(opts.dataDir, { recursive: true });
-    const file = new SQLite(path.join(opts.dataDir, 'parley.db'));
+    makePrivateDir(opts.dataDir);
+    // Made 0600 before SQLite opens it: SQLite creates its -wal and -shm files with the
+    // database file's mode, so they are 0600 too.
+    const dbFile = path.join(opts.dataDir, 'parley.db');
+    closeSync(openSync(dbFile, 'a', 0o600));
+    const file = new SQLite(dbFile);
     file.pragma('journal_mode = WAL');
     file.pragma('foreign_keys = ON');
     file.pragma('busy_timeout = 5000');

@@ -31,7 +31,9 @@ export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (req) => ({
       valid: true as const,
-      ...(await verifyCredential(deps.svc.db, req.body, deps.svc.now())),
+      ...(await verifyCredential(deps.svc.db, req.body, deps.svc.now(), {
+        maxLifetimeHours: deps.config.maxCredentialLifetimeHours,
+      })),
     }),
   );
 }

@@ -1,9 +1,11 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { marked } from 'marked';
 import { sql } from 'kysely';
 import { ParleyError } from '../../errors.js';
+import { bearerToken } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 
 /** Health, readiness, metrics, and the docs pages the console links to. */
@@ -20,7 +22,14 @@ export function opsRoutes(app: FastifyInstance, deps: RouteDeps): void {
     }
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+  const metricsAuthorised = bearerCheck(deps.config.metricsToken);
+  app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
+    if (!metricsAuthorised(req.headers.authorization)) {
+      throw new ParleyError('UNAUTHENTICATED', {
+        message: 'Send Authorization: Bearer <metricsToken> to read /metrics.',
+        headers: { 'www-authenticate': 'Bearer realm="metrics"' },
+      });
+    }
     void reply.header('content-type', deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });
@@ -42,4 +51,16 @@ export function opsRoutes(app: FastifyInstance, deps: RouteDeps): void {
 pre{background:#f5f5f5;padding:12px;overflow:auto;border-radius:6px}code{font-family:ui-monospace,monospace}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px}</style></head><body>${body}</body></html>`;
   });
+}
+
+/**
+ * Whether an Authorization header carries `Bearer <token>`; always true when no token is set.
+ * Both sides are hashed first, so the comparison takes the same time whatever the length or
+ * content of the guess.
+ */
+function bearerCheck(token: string): (authorization: string | undefined) => boolean {
+  if (token === '') return () => true;
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  const expected = digest(token);
+  return (authorization) => timingSafeEqual(digest(bearerToken(authorization) ?? ''), expected);
 }

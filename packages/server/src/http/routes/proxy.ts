@@ -8,6 +8,7 @@ import {
 } from '@parley/protocol';
 import { fieldError, ParleyError } from '../../errors.js';
 import { ensureProxySecret, revealProxySecret, rotateProxySecret } from '../../proxy/service.js';
+import { ProbeAddressRefused } from '../../proxy/probe-guard.js';
 import { probeTurnProxy } from '../../proxy/turn-probe.js';
 import { requireRole } from '../../services/access.js';
 import { getFeatureConfig } from '../../services/call-apps.js';
@@ -86,7 +87,19 @@ export function proxyRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const issue = checkProxyAddress('proxyAddress', address);
       if (issue) throw fieldError('proxyAddress', issue.message, issue.reason);
       const { secret } = await ensureProxySecret(svc.db, svc.vault, req.params.bizName, svc.now());
-      return probeTurnProxy({ address, secret, timeoutMs: 3000 });
+      try {
+        return await probeTurnProxy({
+          address,
+          secret,
+          timeoutMs: 3000,
+          allowNetworks: deps.config.proxyProbeAllowNetworks,
+        });
+      } catch (err) {
+        if (err instanceof ProbeAddressRefused) {
+          throw fieldError('proxyAddress', err.message, 'ADDRESS_NOT_ALLOWED');
+        }
+        throw err;
+      }
     },
   );
 }

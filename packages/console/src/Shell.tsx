@@ -23,9 +23,11 @@ import {
   ApiOutlined,
   AppstoreOutlined,
   AuditOutlined,
+  DisconnectOutlined,
   DownOutlined,
   EllipsisOutlined,
   KeyOutlined,
+  LockOutlined,
   LogoutOutlined,
   PhoneOutlined,
   PlusOutlined,
@@ -51,6 +53,7 @@ import { TokensPage } from './pages/Tokens';
 import { MembersPage } from './pages/Members';
 import { AuditPage } from './pages/Audit';
 import { CreateAppModal, NoAppPage } from './pages/NoApp';
+import { ChangePasswordModal, SignOutEverywhereModal } from './Account';
 
 type RouteName = keyof typeof patterns;
 
@@ -558,6 +561,7 @@ function HeaderTools(): ReactNode {
   const { t, lang, setLang } = useI18n();
   const { session, logout } = useSession();
   const role = useRoleIfAny();
+  const [accountModal, setAccountModal] = useState<'password' | 'everywhere' | null>(null);
   return (
     <Space size={4} className="shell-tools">
       <Button
@@ -601,6 +605,18 @@ function HeaderTools(): ReactNode {
             },
             { type: 'divider' },
             {
+              key: 'password',
+              icon: <LockOutlined />,
+              label: <span data-testid="change-password">{t('account.changePassword')}</span>,
+              onClick: () => setAccountModal('password'),
+            },
+            {
+              key: 'everywhere',
+              icon: <DisconnectOutlined />,
+              label: <span data-testid="sign-out-everywhere">{t('account.signOutEverywhere')}</span>,
+              onClick: () => setAccountModal('everywhere'),
+            },
+            {
               key: 'logout',
               icon: <LogoutOutlined />,
               label: <span data-testid="logout">{t('header.logout')}</span>,
@@ -613,6 +629,8 @@ function HeaderTools(): ReactNode {
           <span className="shell-user">{session.user.name || session.user.email}</span> <DownOutlined />
         </Button>
       </Dropdown>
+      <ChangePasswordModal open={accountModal === 'password'} onClose={() => setAccountModal(null)} />
+      <SignOutEverywhereModal open={accountModal === 'everywhere'} onClose={() => setAccountModal(null)} />
     </Space>
   );
 }

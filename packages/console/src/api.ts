@@ -15,6 +15,8 @@ import type {
   CallbackDeliveryList,
   CallbackDeliveryQuery,
   CallbackSecret,
+  ChangePasswordRequest,
+  ChangePasswordResult,
   CreatedToken,
   CreateTokenRequest,
   AddMemberRequest,
@@ -31,6 +33,8 @@ import type {
   RecordingList,
   RecordingListQuery,
   RevealedKey,
+  RevokeSessionsRequest,
+  RevokeSessionsResult,
   Role,
   Session,
   TestCallbackResult,
@@ -179,6 +183,12 @@ export const api = {
   login: (email: string, password: string) => request<Session>('POST', '/auth/login', { email, password }),
   logout: () => request<void>('POST', '/auth/logout'),
   session: () => request<Session>('GET', '/auth/session'),
+  /** 403 REAUTH_FAILED (field currentPassword) or 400 (field newPassword); signs out the other sessions. */
+  changePassword: (body: ChangePasswordRequest) =>
+    request<ChangePasswordResult>('POST', '/auth/password', body),
+  /** Ends every session of the user, this one included; with revokeTokens also their API tokens. */
+  signOutEverywhere: (body: RevokeSessionsRequest) =>
+    request<RevokeSessionsResult>('POST', '/auth/sessions/revoke-all', body),
 
   // workspaces and apps
   listWorkspaces: () => request<Items<WorkspaceSummary>>('GET', '/workspaces'),
@@ -268,6 +278,9 @@ export const api = {
     request<TestCallbackResult>('POST', `${callApp(workspaceId, appId, bizName)}/callbacks/test`, { kind }),
   listCallbackSecrets: (workspaceId: string, appId: string, bizName: string) =>
     request<Items<CallbackSecret>>('GET', `${callApp(workspaceId, appId, bizName)}/callback-secrets`),
+  /** Creates the secret of a call application that has none (one made before secrets came with it). */
+  createCallbackSecret: (workspaceId: string, appId: string, bizName: string) =>
+    request<Items<CallbackSecret>>('POST', `${callApp(workspaceId, appId, bizName)}/callback-secrets`, {}),
   rotateCallbackSecret: (workspaceId: string, appId: string, bizName: string) =>
     request<Items<CallbackSecret>>(
       'POST',

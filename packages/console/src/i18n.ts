@@ -56,6 +56,21 @@ const en = {
   'header.apiTitle': 'REST API reference (OpenAPI)',
   'header.logout': 'Sign out',
 
+  'account.changePassword': 'Change password',
+  'account.currentPassword': 'Current password',
+  'account.newPassword': 'New password',
+  'account.confirmPassword': 'New password again',
+  'account.currentRequired': 'Enter your current password',
+  'account.wrongCurrent': 'The current password is incorrect',
+  'account.newTooShort': 'At least {min} characters',
+  'account.sameAsCurrent': 'Choose a password different from the current one',
+  'account.confirmMismatch': 'The two new passwords differ',
+  'account.passwordChanged': 'Password changed. Your other sessions were signed out ({n}).',
+  'account.signOutEverywhere': 'Sign out everywhere',
+  'account.signOutEverywhereBody':
+    'Ends every console session of your account, in every browser, this one included. You will sign in again.',
+  'account.alsoRevokeTokens': 'Also revoke all my API tokens (scripts using them stop working)',
+
   'nav.callApps': 'Call applications',
   'nav.tokens': 'API tokens',
   'nav.members': 'Members',
@@ -289,6 +304,9 @@ const en = {
   'signing.verifyNote':
     'Verify with verifyCallback from @parley/server-sdk: pass the raw request body, the request headers and the secret (both secrets during an overlap).',
   'signing.docs': 'How to verify callbacks',
+  'signing.none': 'No signing secret yet: callbacks are signed once one exists.',
+  'signing.create': 'Create secret',
+  'signing.created': 'Signing secret created. Give it to your business server to verify callbacks.',
 
   'rooms.title': 'Live rooms',
   'rooms.intro':
@@ -549,11 +567,16 @@ const en = {
   'audit.action.room.removeParticipant': 'Remove participant from room',
   'audit.action.callback.redeliver': 'Redeliver callback',
   'audit.action.callback.secret.rotate': 'Rotate callback signing secret',
+  'audit.action.callback.secret.create': 'Create callback signing secret',
+  'audit.action.callback.secret.read': 'Read callback signing secret',
+  'audit.action.callback.retryNow': 'Retry waiting callbacks now',
   'audit.action.recording.start': 'Start recording',
   'audit.action.recording.stop': 'Stop recording',
   'audit.action.recording.delete': 'Delete recording',
   'audit.action.proxy.secret.reveal': 'View media proxy TURN secret',
   'audit.action.proxy.secret.rotate': 'Rotate media proxy TURN secret',
+  'audit.action.user.password.change': 'Change own password',
+  'audit.action.user.sessions.revoke': 'Sign out everywhere',
 
   'page.notFound': 'Page not found',
   'page.forbidden': 'Your role in this workspace does not give access to this page.',
@@ -627,6 +650,10 @@ const en = {
   'err.LOGIN_RATE_LIMITED': 'Too many failed sign-ins. Try again later.',
   'err.PAYLOAD_TOO_LARGE': 'The request is too large.',
   'err.NOT_READY': 'The server is starting up. Try again in a moment.',
+  'err.STORE_UNAVAILABLE':
+    'The database could not save the change, so nothing was done. Try again in a few seconds.',
+  'err.RECORDING_UNAVAILABLE':
+    'Recording is unavailable on this server: it needs ffmpeg (apt-get install ffmpeg, or set PARLEY_FFMPEG_PATH).',
   'err.INTERNAL': 'Internal server error.',
 } satisfies Record<string, string>;
 
@@ -678,6 +705,20 @@ const zh: Record<MessageKey, string> = {
   'header.api': 'API',
   'header.apiTitle': 'REST API 参考(OpenAPI)',
   'header.logout': '退出登录',
+
+  'account.changePassword': '修改密码',
+  'account.currentPassword': '当前密码',
+  'account.newPassword': '新密码',
+  'account.confirmPassword': '再次输入新密码',
+  'account.currentRequired': '请输入当前密码',
+  'account.wrongCurrent': '当前密码不正确',
+  'account.newTooShort': '至少 {min} 个字符',
+  'account.sameAsCurrent': '新密码不能与当前密码相同',
+  'account.confirmMismatch': '两次输入的新密码不一致',
+  'account.passwordChanged': '密码已修改,您的其他会话已退出登录({n} 个)。',
+  'account.signOutEverywhere': '退出所有登录',
+  'account.signOutEverywhereBody': '结束您账号在所有浏览器中的控制台会话(包括当前会话),之后需要重新登录。',
+  'account.alsoRevokeTokens': '同时吊销我的所有 API 令牌(使用这些令牌的脚本将停止工作)',
 
   'nav.callApps': '通话应用',
   'nav.tokens': 'API 令牌',
@@ -908,6 +949,9 @@ const zh: Record<MessageKey, string> = {
   'signing.verifyNote':
     '使用 @parley/server-sdk 的 verifyCallback 验证:传入原始请求体、请求头和密钥(过渡期内传入两个密钥)。',
   'signing.docs': '如何验证回调',
+  'signing.none': '尚无签名密钥:创建后回调才会签名。',
+  'signing.create': '创建密钥',
+  'signing.created': '签名密钥已创建。请将其配置到您的业务服务器,用于验证回调。',
 
   'rooms.title': '实时房间',
   'rooms.intro': '此通话应用当前存在的房间及房间内的成员。终端使用业务服务器签发的凭证创建或加入房间。',
@@ -1160,11 +1204,16 @@ const zh: Record<MessageKey, string> = {
   'audit.action.room.removeParticipant': '将成员移出房间',
   'audit.action.callback.redeliver': '重新投递回调',
   'audit.action.callback.secret.rotate': '轮换回调签名密钥',
+  'audit.action.callback.secret.create': '创建回调签名密钥',
+  'audit.action.callback.secret.read': '查看回调签名密钥',
+  'audit.action.callback.retryNow': '立即重试等待中的回调',
   'audit.action.recording.start': '开始录制',
   'audit.action.recording.stop': '停止录制',
   'audit.action.recording.delete': '删除录制文件',
   'audit.action.proxy.secret.reveal': '查看媒体流代理 TURN 密钥',
   'audit.action.proxy.secret.rotate': '轮换媒体流代理 TURN 密钥',
+  'audit.action.user.password.change': '修改本人密码',
+  'audit.action.user.sessions.revoke': '退出所有登录',
 
   'page.notFound': '页面不存在',
   'page.forbidden': '您在此工作空间中的角色无权访问此页面。',
@@ -1233,6 +1282,9 @@ const zh: Record<MessageKey, string> = {
   'err.LOGIN_RATE_LIMITED': '登录失败次数过多,请稍后再试。',
   'err.PAYLOAD_TOO_LARGE': '请求内容过大。',
   'err.NOT_READY': '服务器正在启动,请稍后重试。',
+  'err.STORE_UNAVAILABLE': '数据库暂时无法保存更改,本次操作未生效。请几秒后重试。',
+  'err.RECORDING_UNAVAILABLE':
+    '此服务器无法录制:需要 ffmpeg(apt-get install ffmpeg,或设置 PARLEY_FFMPEG_PATH)。',
   'err.INTERNAL': '服务器内部错误。',
 };
 

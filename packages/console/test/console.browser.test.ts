@@ -25,13 +25,13 @@ import type {
   RecordingList,
 } from '@parley/protocol';
 import {
+  ApiClient,
   adminEmail,
   adminPassword,
   callAppsUrl,
   memberClient,
   ownerClient,
   startTestServer,
-  type ApiClient,
   type TestServer,
 } from '../../server/test/helpers.js';
 import { Receiver } from '../../server/test/receiver.js';
@@ -307,6 +307,67 @@ describe('console in Chromium', () => {
     await page.reload();
     await page.getByRole('columnheader', { name: /Auto-record/i }).waitFor();
   });
+
+  it('changes the password from the user menu, with field messages, and signs in with the new one', async () => {
+    const email = 'changes-password@example.com';
+    const first = 'first-password-123';
+    const second = 'second-password-456';
+    const added = await owner.post('/api/v1/workspaces/default/members', {
+      email,
+      role: 'developer',
+      password: first,
+    });
+    assert.equal(added.status, 201);
+    const page = await signedInPage(email, first);
+    const fieldError = page.locator('.ant-modal .ant-form-item-explain-error');
+
+    await page.getByTestId('user-menu').click();
+    await page.getByTestId('change-password').click();
+    await page.getByTestId('current-password').fill('not-my-password-0');
+    await page.getByTestId('new-password').fill('short');
+    await page.getByTestId('confirm-password').fill('short');
+    await page.getByTestId('change-password-ok').click();
+    await fieldError.first().waitFor();
+    assert.match(await fieldError.first().innerText(), /at least 12 characters/i);
+
+    await page.getByTestId('new-password').fill(second);
+    await page.getByTestId('confirm-password').fill(second);
+    await page.getByTestId('change-password-ok').click();
+    await fieldError.getByText(/current password is incorrect/i).waitFor();
+
+    await page.getByTestId('current-password').fill(first);
+    await page.getByTestId('change-password-ok').click();
+    await page
+      .locator('.ant-message')
+      .getByText(/Password changed/i)
+      .waitFor();
+    await page.getByTestId('current-password').waitFor({ state: 'detached' });
+
+    await page.getByTestId('user-menu').click();
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login-email').fill(email);
+    await page.getByTestId('login-password').fill(second);
+    await page.getByTestId('login-submit').click();
+    await page.waitForURL(/\/w\/default\/apps\/default\/call-apps$/);
+    const audit = await owner.get<{ items: { actor: string }[] }>(
+      '/api/v1/workspaces/default/audit?action=user.password.change',
+    );
+    assert.ok(audit.body.items.some((e) => e.actor === email));
+
+    // Sign out everywhere ends this browser's session and any other one.
+    const elsewhere = await memberSession(email, second);
+    await page.getByTestId('user-menu').click();
+    await page.getByTestId('sign-out-everywhere').click();
+    await page.getByTestId('sign-out-everywhere-ok').click();
+    await page.getByTestId('login-email').waitFor();
+    assert.equal((await elsewhere.get(callAppsUrl())).status, 401);
+  });
+
+  async function memberSession(email: string, password: string): Promise<ApiClient> {
+    const client = new ApiClient(server.url);
+    assert.equal((await client.login(email, password)).status, 200);
+    return client;
+  }
 });
 
 describe('console callbacks in Chromium', () => {

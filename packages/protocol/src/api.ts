@@ -77,6 +77,41 @@ export const LoginRequestSchema = Type.Object(
 );
 export type LoginRequest = Static<typeof LoginRequestSchema>;
 
+/** Shortest password a console user may choose. */
+export const passwordMinLength = 12;
+
+export const ChangePasswordRequestSchema = Type.Object(
+  {
+    currentPassword: Type.String({ maxLength: 1024 }),
+    newPassword: Type.String({ maxLength: 1024, description: `at least ${passwordMinLength} characters` }),
+  },
+  strict,
+);
+export type ChangePasswordRequest = Static<typeof ChangePasswordRequestSchema>;
+
+export const ChangePasswordResultSchema = Type.Object({
+  sessionsEnded: Type.Integer({ description: "The user's other console sessions, now signed out" }),
+});
+export type ChangePasswordResult = Static<typeof ChangePasswordResultSchema>;
+
+export const RevokeSessionsRequestSchema = Type.Object(
+  {
+    revokeTokens: Type.Optional(
+      Type.Boolean({
+        description: 'Also revoke every API token of the user, in every workspace (default false)',
+      }),
+    ),
+  },
+  strict,
+);
+export type RevokeSessionsRequest = Static<typeof RevokeSessionsRequestSchema>;
+
+export const RevokeSessionsResultSchema = Type.Object({
+  sessionsEnded: Type.Integer(),
+  tokensRevoked: Type.Integer(),
+});
+export type RevokeSessionsResult = Static<typeof RevokeSessionsResultSchema>;
+
 export const UserSchema = Type.Object({
   userId: Type.String(),
   email: Type.String(),
@@ -283,6 +318,10 @@ export const ApiTokenSchema = Type.Object({
   createdAt: Type.Number(),
   lastUsedAt: Type.Union([Type.Number(), Type.Null()]),
   expiresAt: Type.Union([Type.Number(), Type.Null()]),
+  parentTokenId: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'The token that created this one (null when made in the console or CLI); revoking it revokes this one',
+  }),
 });
 export type ApiToken = Static<typeof ApiTokenSchema>;
 
@@ -350,11 +389,16 @@ export const auditActions = [
   'room.removeParticipant',
   'callback.redeliver',
   'callback.secret.rotate',
+  'callback.secret.create',
+  'callback.secret.read',
+  'callback.retryNow',
   'recording.start',
   'recording.stop',
   'recording.delete',
   'proxy.secret.reveal',
   'proxy.secret.rotate',
+  'user.password.change',
+  'user.sessions.revoke',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 
@@ -416,6 +460,9 @@ export const CallbackAttemptSchema = Type.Object({
   responseExcerpt: Type.Union([Type.String(), Type.Null()], {
     description: 'First 1 KiB of the response body',
   }),
+  url: Type.String({
+    description: "The URL this attempt was sent to (the call application's URL at the time)",
+  }),
 });
 
 export const CallbackDeliverySchema = Type.Object({
@@ -449,6 +496,17 @@ export const CallbackDeliveryQuerySchema = Type.Object({
   ...paging(50),
 });
 export type CallbackDeliveryQuery = Static<typeof CallbackDeliveryQuerySchema>;
+
+/** Which waiting event to make due now: one event, or the waiting event of a room or order key. */
+export const RetryNowRequestSchema = Type.Object(
+  {
+    eventId: Type.Optional(Type.Integer({ minimum: 1 })),
+    roomId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    orderKey: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+  },
+  strict,
+);
+export type RetryNowRequest = Static<typeof RetryNowRequestSchema>;
 
 export const TestCallbackRequestSchema = Type.Object({ kind: CallbackKindSchema }, strict);
 

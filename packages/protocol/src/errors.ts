@@ -31,6 +31,11 @@ export const errorCatalogue = {
     message: 'The room is already being recorded, or the recording is still running.',
   },
   RECORDING_NOT_ACTIVE: { status: 409, message: 'The room is not being recorded.' },
+  RECORDING_UNAVAILABLE: {
+    status: 503,
+    message:
+      'Recording is unavailable on this server: it needs ffmpeg (apt-get install ffmpeg, or set PARLEY_FFMPEG_PATH).',
+  },
   PROXY_NOT_SET: {
     status: 409,
     message: 'Enter the media-stream proxy address first (or send one to test).',
@@ -72,6 +77,11 @@ export const errorCatalogue = {
   LOGIN_RATE_LIMITED: { status: 429, message: 'Too many failed sign-ins. Try again later.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   NOT_READY: { status: 503, message: 'The server is not ready.' },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    message:
+      'The database could not save the change, so it was not acknowledged. Retryable: try again in a few seconds.',
+  },
   INTERNAL: { status: 500, message: 'Internal server error.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

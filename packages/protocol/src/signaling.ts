@@ -101,6 +101,7 @@ export const signalingErrorCodes = [
   'MESSAGE_TOO_LARGE',
   'RATE_LIMITED',
   'HELLO_REQUIRED',
+  'HELLO_ALREADY_RECEIVED',
   'HELLO_TIMEOUT',
   'ALREADY_IN_ROOM',
   'NOT_IN_ROOM',

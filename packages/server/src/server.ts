@@ -18,7 +18,7 @@ import { makePrivateDir, tightenDataDir } from './store/data-dir.js';
 import { RoomRegistry } from './rooms/room.js';
 import { SignalingServer } from './signaling/server.js';
 import { sfuMediaPlane, type SfuMediaPlane } from './signaling/sfu-media.js';
-import { locateFfmpeg } from './recorder/ffmpeg.js';
+import { createFfmpegLocator } from './recorder/ffmpeg.js';
 import { RecordingManager } from './recordings/manager.js';
 import { mediaPolicyFor } from './proxy/service.js';
 import { Counter } from 'prom-client';
@@ -123,7 +123,6 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     closers.push(() => sender.close());
     const dispatcher: CallbackDispatcher = new CallbackDispatcher({
       db: db.db,
-      dialect: db.dialect,
       vault: services.vault,
       sender,
       metrics: createCallbackMetrics(metrics.registry, (): Promise<number> => dispatcher.queueDepth()),
@@ -132,6 +131,8 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       retryScheduleMs: config.callbackRetrySchedule.map((sec) => sec * 1000),
       jitter: config.callbackRetryJitter,
       concurrency: config.callbackConcurrency,
+      concurrencyPerApp: config.callbackConcurrencyPerApp,
+      attemptTimeoutMs: config.callbackTimeoutSeconds * 1000,
     });
     closers.push(() => dispatcher.close());
     attachRoomCallbacks(rooms, dispatcher, db.db);
@@ -161,22 +162,8 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
           })
         : null;
     if (storage) closers.push(() => storage.close());
-    let ffmpeg: Promise<string> | null = null;
-    const locate = (): Promise<string> =>
-      (ffmpeg ??= locateFfmpeg({ configuredPath: config.ffmpegPath || null }).then(
-        (found) => {
-          log.info(
-            { ffmpeg: found.path, source: found.source, version: found.versionNumber },
-            'recorder: ffmpeg found',
-          );
-          return found.path;
-        },
-        (err: unknown) => {
-          ffmpeg = null; // looked for again next time (an operator may install it)
-          log.error({ err: String(err) }, 'recorder: no usable ffmpeg; recordings will fail with 100001');
-          throw err;
-        },
-      ));
+    // Only a system ffmpeg (or the configured one): see recorder/ffmpeg.ts for why.
+    const ffmpeg = createFfmpegLocator(config.ffmpegPath || null, log);
     let baseUrl = config.publicUrl.replace(/\/+$/, '');
     const recordings: RecordingManager = new RecordingManager({
       db: db.db,
@@ -184,7 +171,8 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       routerFor: (roomId) => media.routerFor(roomId),
       dispatcher,
       recordingsDir: config.recordingsDir,
-      ffmpeg: locate,
+      ffmpeg: ffmpeg.locate,
+      ffmpegAvailability: ffmpeg.availability,
       storage,
       keepLocalCopy: config.s3KeepLocalCopy,
       localFileUrl: (row) => `${baseUrl}${recordingFilePath(row)}`,
@@ -277,13 +265,8 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       );
     }
     await dispatcher.start();
-    const unfinished = await recordings.recoverUnfinished();
-    if (unfinished > 0)
-      log.warn(
-        { recordings: unfinished },
-        'recordings left unfinished by a previous stop reported as failed',
-      );
-    void locate().catch(() => undefined);
+    // Before listen: the start-up log says at once whether recording is available.
+    await ffmpeg.locate().catch(() => undefined);
     const orphaned = await closeRoomsLeftByCrash(dispatcher, db.db, services.now());
     if (orphaned > 0)
       log.warn(
@@ -296,6 +279,18 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
     if (baseUrl === '') baseUrl = url;
+    // After listen: a recovered recording's download URL needs the server's address.
+    const unfinished = await recordings.recoverUnfinished();
+    if (unfinished.failed > 0)
+      log.warn(
+        { recordings: unfinished.failed },
+        'recordings left unfinished by a previous stop, with nothing captured to recover, reported as failed',
+      );
+    if (unfinished.recovering > 0)
+      log.warn(
+        { recordings: unfinished.recovering },
+        'recordings cut short by a previous crash: recovering them from their captures',
+      );
     log.info(
       { url, database: db.dialect, dataDir: config.dataDir },
       `Parley is listening; console at ${url}/`,

@@ -340,7 +340,13 @@ describe('HTTP surface', () => {
 
   it('serves health, readiness, Prometheus metrics and the OpenAPI document', async () => {
     assert.deepEqual(await (await fetch(`${server.url}/healthz`)).json(), { status: 'ok' });
-    assert.deepEqual(await (await fetch(`${server.url}/readyz`)).json(), { status: 'ready' });
+    const ready = (await (await fetch(`${server.url}/readyz`)).json()) as {
+      status: string;
+      recording: { available: boolean; ffmpeg?: { source: string } };
+    };
+    assert.equal(ready.status, 'ready');
+    assert.equal(ready.recording.available, true, 'the system ffmpeg was found');
+    assert.equal(ready.recording.ffmpeg?.source, 'system');
     const metrics = await fetch(`${server.url}/metrics`);
     assert.match(metrics.headers.get('content-type') ?? '', /text\/plain/);
     assert.match(

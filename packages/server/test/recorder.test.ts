@@ -21,12 +21,12 @@ import {
   concatList,
   layoutPeriods,
   locateFfmpeg,
-  npmFfmpegPath,
   planCompose,
   planMux,
   planWindow,
   RecordingCodes,
   RecordingError,
+  recoverRecording,
   startRecording,
   type Recording,
   type RecordingWarning,
@@ -43,9 +43,6 @@ import { ReplayPublisher } from './recorder-fixtures/publisher.js';
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const FFMPEG = '/usr/bin/ffmpeg';
-/** ffmpeg 4.1 from @ffmpeg-installer: some recordings use it, so the filters must work there too. */
-const npmFound = npmFfmpegPath();
-const NPM_FFMPEG = 'path' in npmFound ? npmFound.path : FFMPEG;
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'parley-rec-'));
 after(() => {
   if (!process.env['KEEP_PARTS']) rmSync(tmpRoot, { recursive: true, force: true });
@@ -462,10 +459,25 @@ describe('recorder: finding ffmpeg', () => {
     });
   });
 
-  it('finds the binary shipped in @ffmpeg-installer/ffmpeg, which has libx264 and aac', async () => {
-    const found = await locateFfmpeg({ sources: ['npm'] });
-    assert.equal(found.source, 'npm');
-    assert.match(found.path, /@ffmpeg-installer/);
+  it('looks for no ffmpeg beyond the configured one and the system one, and says what to install', async () => {
+    const missing = path.join(tmpRoot, 'no-such-ffmpeg');
+    await assert.rejects(
+      // PATH without ffmpeg: nothing else (no binary from an npm package) may be taken.
+      locateFfmpeg({ configuredPath: missing, env: { PATH: path.join(tmpRoot, 'empty-bin') } }),
+      (err: unknown) => {
+        assert.ok(err instanceof FfmpegNotFoundError);
+        assert.deepEqual(
+          err.attempts.map((a) => [a.source, a.path, a.reason]),
+          [
+            ['configured', missing, 'not found'],
+            ['system', 'ffmpeg', 'not found'],
+          ],
+        );
+        assert.match(err.message, /apt-get install ffmpeg/);
+        assert.match(err.message, /PARLEY_FFMPEG_PATH/);
+        return true;
+      },
+    );
   });
 
   it('reports every candidate and its reason when none is usable', async () => {
@@ -866,14 +878,13 @@ describe('recorder: recordings of in-process publishers (ffmpeg-encoded RTP)', {
   );
 
   it(
-    'video only (H.264 publisher, ffmpeg 4.1 from npm): one H.264 stream; a frame rate under the threshold raises 500302',
+    'video only (H.264 publisher): one H.264 stream; a frame rate under the threshold raises 500302',
     { timeout: 40_000 },
     async () => {
       await withRouter({ videoCodecs: ['H264'] }, async (router, keep) => {
         const rec = await startRecording(
           recOptions(router, 'video-only', {
             mediaType: 2,
-            ffmpegPath: NPM_FFMPEG,
             warnings: { lowFrameRate: { fps: 20, forMs: 2000 } },
           }),
         );
@@ -922,9 +933,7 @@ describe('recorder: recordings of in-process publishers (ffmpeg-encoded RTP)', {
         const sub = keep(new TestSubscriber('S', 'count'));
         await sub.subscribe(router, 'A');
         const doomed = await startRecording(recOptions(router, 'doomed', { mediaType: 1 }));
-        const other = await startRecording(
-          recOptions(router, 'survivor', { mediaType: 1, ffmpegPath: NPM_FFMPEG }),
-        );
+        const other = await startRecording(recOptions(router, 'survivor', { mediaType: 1 }));
         const log = watch(doomed);
         for (const r of [doomed, other]) r.addParticipant('A', 'alice');
         a.play();
@@ -989,6 +998,127 @@ describe('recorder: recordings of in-process publishers (ffmpeg-encoded RTP)', {
       empty.addParticipant('nobody-publishes', 'ghost');
       await assert.rejects(empty.stop(), (e: unknown) => e instanceof RecordingError && e.code === 100004);
     });
+  });
+});
+
+// ---- recovery after a crash -------------------------------------------------------------------
+
+describe('recorder: recovery of a recording whose server died', { timeout: 150_000 }, () => {
+  let clips: { audio: RtpClip; video: RtpClip };
+  before(async () => {
+    clips = await makeClips({ seconds: 20, video: 'vp8', picture: 'testsrc', tone: 440 });
+  });
+
+  it(
+    'a recorder killed with its ffmpeg processes mid-call is recovered from its journal and captures: the window composed during the call joined to the rest, up to the kill',
+    { timeout: 90_000 },
+    async () => {
+      await withRouter({}, async (router, keep) => {
+        const opts = recOptions(router, 'killed', { keepJournal: true });
+        const rec = await startRecording(opts);
+        watch(rec);
+        const a = keep(new ReplayPublisher('A', clips));
+        await a.publish(router);
+        rec.addParticipant('A', 'alice');
+        a.play();
+        await sleep(15_000);
+        // As a power loss would: the recorder and every capture at once, mid-packet maybe.
+        const killedAt = Date.now();
+        process.kill(-rec.pid!, 'SIGKILL');
+        await rec.exited;
+        assert.ok(existsSync(path.join(opts.outputDir, 'killed.parts', 'journal.json')));
+
+        const result = await recoverRecording({
+          recordId: 'killed',
+          outputDir: opts.outputDir,
+          ffmpegPath: FFMPEG,
+        }).result;
+        assert.equal(result.recovery, 'composed');
+        assert.ok(
+          (result.composedBeforeStopMs ?? 0) >= 8000,
+          `the window composed during the call is reused (${result.composedBeforeStopMs} ms)`,
+        );
+        assert.deepEqual(result.streamsEnded.map((s) => `${s.uid}/${s.kind}`).sort(), [
+          'alice/audio',
+          'alice/video',
+        ]);
+        const captured = killedAt - result.recordStartTime;
+        assert.ok(
+          result.durationMs > captured - 2000 && result.durationMs <= captured + 500,
+          `recovered ${result.durationMs} ms of ${captured} ms captured`,
+        );
+        const probe = await ffprobe(result.file);
+        assert.deepEqual(probe.streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort(), [
+          'audio:aac',
+          'video:h264',
+        ]);
+        const [audio, video] = ['audio', 'video'].map((k) =>
+          Number(probe.streams.find((s) => s.codec_type === k)!.duration),
+        );
+        assert.ok(Math.abs(audio! - video!) < 0.5, `audio ${audio} s and video ${video} s end together`);
+        assert.ok(Math.abs(Number(probe.format.duration) * 1000 - result.durationMs) < 1000);
+        // The tone runs on across the seam of the composed window (8 s) without a gap.
+        const pcm = await run(FFMPEG, [
+          '-v',
+          'error',
+          '-ss',
+          '7',
+          '-t',
+          '2',
+          '-i',
+          result.file,
+          '-map',
+          '0:a',
+          '-ac',
+          '1',
+          '-ar',
+          '8000',
+          '-f',
+          's16le',
+          '-',
+        ]);
+        let quiet = 0;
+        for (let i = 0; i + 160 <= pcm.length / 2; i += 80) {
+          let peak = 0;
+          for (let j = i; j < i + 80; j++) peak = Math.max(peak, Math.abs(pcm.readInt16LE(j * 2)));
+          if (peak < 500) quiet++;
+        }
+        assert.ok(quiet <= 2, `no silence around the seam (${quiet} quiet 10 ms blocks)`);
+      });
+    },
+  );
+
+  it('a file made before the crash (only storing it was cut short) is handed over as it is', async () => {
+    await withRouter({}, async (router, keep) => {
+      const opts = recOptions(router, 'made', { keepJournal: true });
+      const rec = await startRecording(opts);
+      const a = keep(new ReplayPublisher('A', clips));
+      await a.publish(router);
+      rec.addParticipant('A', 'alice');
+      a.play();
+      await sleep(3000);
+      const made = await rec.stop();
+      assert.deepEqual(readdirSync(path.join(opts.outputDir, 'made.parts')), ['journal.json']);
+      const again = await recoverRecording({
+        recordId: 'made',
+        outputDir: opts.outputDir,
+        ffmpegPath: FFMPEG,
+      }).result;
+      assert.equal(again.recovery, 'already-complete');
+      assert.equal(again.file, made.file);
+      assert.equal(again.recordStartTime, made.recordStartTime);
+      assert.equal(again.durationMs, made.durationMs);
+      assert.deepEqual(again.streamsEnded, []);
+    });
+  });
+
+  it('nothing to recover (no journal) is a RecordingError 100004', async () => {
+    const outputDir = path.join(tmpRoot, 'nothing');
+    mkdirSync(path.join(outputDir, 'nothing.parts'), { recursive: true });
+    await assert.rejects(
+      recoverRecording({ recordId: 'nothing', outputDir, ffmpegPath: FFMPEG }).result,
+      (e: unknown) => e instanceof RecordingError && e.code === RecordingCodes.streamsMissing,
+    );
   });
 });
 

@@ -362,7 +362,7 @@ describe('recordings: auto-recording through the server', { timeout: 180_000 }, 
     assert.equal((await s.recording(app.bizName, active.recordId)).failureCode, 100105);
   });
 
-  it('recordings a stopped server left unfinished are reported failed (100105, 11, 99 status 3)', async () => {
+  it('recordings a stopped server left unfinished with nothing captured on disk are reported failed (100105, 11, 99 status 3)', async () => {
     const { app } = await s.callApp('Interrupted', { autoRecord: true });
     const now = Date.now();
     await s.server.db.db
@@ -391,9 +391,13 @@ describe('recordings: auto-recording through the server', { timeout: 180_000 }, 
         updated_at: now - 60_000,
       })
       .execute();
-    assert.equal(await s.server.recordings.recoverUnfinished(), 1);
+    assert.deepEqual(await s.server.recordings.recoverUnfinished(), { failed: 1, recovering: 0 });
     const [events] = await s.results('1234567890');
     assert.deepEqual(codesOf(events!), [100105, 11, 99]);
+    assert.deepEqual(events![0]!['detail'], {
+      reason: 'server-restarted',
+      recovery: 'no capture of it was found on disk',
+    });
     assert.deepEqual(events!.at(-1)!['recordResult'], { status: 3 });
     const rec = await s.recording(app.bizName, 'record_left_by_a_crash');
     assert.equal(rec.status, 'failed');

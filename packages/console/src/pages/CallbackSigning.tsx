@@ -196,6 +196,17 @@ export function CallbackSigningCard(props: { app: App; bizName: string }): React
     }
   };
 
+  const create = async (): Promise<void> => {
+    try {
+      const list = await api.createCallbackSecret(ws.workspaceId, app.appId, bizName);
+      setSecrets(list.items);
+      setRevealed(false);
+      void message.success(t('signing.created'));
+    } catch (error) {
+      void message.error(errorText(t, error));
+    }
+  };
+
   const active = secrets?.find((s) => s.status === 'active') ?? null;
   const retiring = secrets?.filter((s) => s.status === 'retiring') ?? [];
   const shown = (secret: string): string => (revealed ? secret : maskSecret(secret));
@@ -255,21 +266,36 @@ export function CallbackSigningCard(props: { app: App; bizName: string }): React
                   <Tag color="success">{t('keys.status.active')}</Tag>
                 </Space>
               ),
-              children: active
-                ? secretLine(
-                    active,
-                    'callback-secret-active',
-                    <Tooltip title={revealed ? t('signing.hide') : t('signing.reveal')}>
-                      <Button
-                        type="text"
-                        icon={revealed ? <EyeInvisibleOutlined /> : <EyeOutlined />}
-                        onClick={() => setRevealed((r) => !r)}
-                        aria-label={revealed ? t('signing.hide') : t('signing.reveal')}
-                        data-testid="callback-secret-reveal"
-                      />
-                    </Tooltip>,
-                  )
-                : '…',
+              children: active ? (
+                secretLine(
+                  active,
+                  'callback-secret-active',
+                  <Tooltip title={revealed ? t('signing.hide') : t('signing.reveal')}>
+                    <Button
+                      type="text"
+                      icon={revealed ? <EyeInvisibleOutlined /> : <EyeOutlined />}
+                      onClick={() => setRevealed((r) => !r)}
+                      aria-label={revealed ? t('signing.hide') : t('signing.reveal')}
+                      data-testid="callback-secret-reveal"
+                    />
+                  </Tooltip>,
+                )
+              ) : secrets ? (
+                // A call application made before secrets came with it: reading never creates one.
+                <Space size={8} wrap>
+                  <Typography.Text type="secondary">{t('signing.none')}</Typography.Text>
+                  <Button
+                    size="small"
+                    type="primary"
+                    onClick={() => void create()}
+                    data-testid="callback-secret-create"
+                  >
+                    {t('signing.create')}
+                  </Button>
+                </Space>
+              ) : (
+                '…'
+              ),
             },
             ...retiring.map((secret) => ({
               key: secret.secretId,

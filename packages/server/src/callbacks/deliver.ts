@@ -2,7 +2,7 @@
 import { Agent, request } from 'undici';
 import { isIP } from 'node:net';
 import { signCallback } from '@parley/server-sdk';
-import { compilePolicy, guardedLookup, type OutboundPolicy } from './outbound-guard.js';
+import { allowHint, compilePolicy, guardedLookup, type OutboundPolicy } from './outbound-guard.js';
 
 export const maxResponseBytes = 64 * 1024;
 const excerptBytes = 1024;
@@ -16,6 +16,11 @@ export interface AttemptResult {
   durationMs: number;
   /** From a Retry-After header, when the receiver sent one. */
   retryAfterMs: number | null;
+  /**
+   * Retrying cannot help (the outbound guard refuses the URL, or it is not an http(s) URL):
+   * the event fails at once instead of running through the retry schedule.
+   */
+  permanent?: boolean;
 }
 
 export interface DeliveryRequest {
@@ -24,6 +29,8 @@ export interface DeliveryRequest {
   bizRequestId: string;
   /** Active callback signing secrets (all sign during a rotation overlap). */
   secrets: string[];
+  /** A "Send test callback" request: marked with the header `X-Parley-Test: 1`. */
+  test?: boolean;
 }
 
 function parseRetryAfter(value: string | string[] | undefined, now: number): number | null {
@@ -80,7 +87,7 @@ export class CallbackSender {
       return 'only http and https URLs are called';
     const host = parsed.hostname.replace(/^\[|\]$/g, '');
     if (isIP(host) && !this.#permitted(host))
-      return `${host} is a blocked address (loopback, private, link-local or reserved)`;
+      return `${host} is a blocked address (loopback, private, link-local or reserved); ${allowHint}`;
     return null;
   }
 
@@ -92,7 +99,14 @@ export class CallbackSender {
     });
     const refused = this.refusal(req.url);
     if (refused)
-      return done({ success: false, statusCode: null, error: refused, excerpt: null, retryAfterMs: null });
+      return done({
+        success: false,
+        statusCode: null,
+        error: refused,
+        excerpt: null,
+        retryAfterMs: null,
+        permanent: true,
+      });
     const timestamp = Math.floor(this.now() / 1000);
     const signatures = req.secrets
       .map((s) => signCallback(s, req.bizRequestId, timestamp, req.body))
@@ -107,6 +121,7 @@ export class CallbackSender {
           'webhook-id': req.bizRequestId,
           'webhook-timestamp': String(timestamp),
           ...(signatures ? { 'webhook-signature': signatures } : {}),
+          ...(req.test ? { 'x-parley-test': '1' } : {}),
         },
         body: req.body,
         signal: AbortSignal.timeout(this.timeoutMs),
@@ -159,6 +174,7 @@ export class CallbackSender {
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
       const code = e.cause?.code ?? e.code;
+      const blocked = code === 'EBLOCKED' || e.cause?.name === 'OutboundBlockedError';
       const message =
         e.name === 'TimeoutError' ||
         code === 'UND_ERR_HEADERS_TIMEOUT' ||
@@ -167,12 +183,19 @@ export class CallbackSender {
           ? `no answer within ${this.timeoutMs} ms`
           : code === 'ECONNREFUSED'
             ? 'connection refused'
-            : code === 'EBLOCKED' || e.cause?.name === 'OutboundBlockedError'
+            : blocked
               ? (e.cause?.message ?? e.message)
               : code === 'ENOTFOUND'
                 ? 'the host name does not resolve'
                 : `${code ?? e.name}: ${e.cause?.message ?? e.message}`;
-      return done({ success: false, statusCode: null, error: message, excerpt: null, retryAfterMs: null });
+      return done({
+        success: false,
+        statusCode: null,
+        error: message,
+        excerpt: null,
+        retryAfterMs: null,
+        permanent: blocked,
+      });
     }
   }
 

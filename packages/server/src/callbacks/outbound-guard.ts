@@ -26,8 +26,7 @@ const v4: [string, number][] = [
 ];
 for (const [net, prefix] of v4) blocked.addSubnet(net, prefix, 'ipv4');
 const v6: [string, number][] = [
-  ['::', 128], // unspecified
-  ['::1', 128], // loopback
+  ['::', 96], // IPv4-compatible (deprecated), including :: (unspecified) and ::1 (loopback)
   ['64:ff9b::', 96], // NAT64 (embeds IPv4)
   ['100::', 64], // discard
   ['2001:db8::', 32], // documentation
@@ -48,6 +47,44 @@ export class OutboundBlockedError extends Error {
   override name = 'OutboundBlockedError';
 }
 
+/** What the operator changes to allow a blocked address, for refusal messages. */
+export const allowHint =
+  'allow it with the callbackAllowNetworks setting (or callbackAllowLoopback for a receiver on this machine)';
+
+/** The 8 groups of an IPv6 address, or null when it is not one. */
+function ipv6Groups(address: string): number[] | null {
+  let text = address.toLowerCase();
+  // A trailing dotted quad (::ffff:1.2.3.4, ::1.2.3.4) is two groups.
+  const quad = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(2).map(Number) as [number, number, number, number];
+    text = `${quad[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string | undefined) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
+  const head = parse(halves[0]);
+  const tail = parse(halves[1]);
+  const groups =
+    halves.length === 2 ? [...head, ...Array<number>(8 - head.length - tail.length).fill(0), ...tail] : head;
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff)
+    ? groups
+    : null;
+}
+
+/**
+ * The IPv4 address an IPv6 address stands for, when it embeds one that the network would
+ * reach: IPv4-mapped ::ffff:a.b.c.d, and 6to4 2002:aabb:ccdd::/48 (relayed to a.b.c.d).
+ */
+function embeddedIpv4(address: string): string | null {
+  const g = ipv6Groups(address);
+  if (!g) return null;
+  const quad = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return quad(g[6] as number, g[7] as number);
+  if (g[0] === 0x2002) return quad(g[1] as number, g[2] as number);
+  return null;
+}
+
 export function compilePolicy(policy: OutboundPolicy): (address: string) => boolean {
   const allowed = new BlockList();
   for (const cidr of policy.allow) {
@@ -61,16 +98,13 @@ export function compilePolicy(policy: OutboundPolicy): (address: string) => bool
   }
   /** True when a connection to `address` is permitted. */
   return (address: string): boolean => {
-    let ip = address;
-    let family: 'ipv4' | 'ipv6' = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-    // An IPv4-mapped IPv6 address is judged as the IPv4 address it carries.
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-    if (mapped) {
-      ip = mapped[1] as string;
-      family = 'ipv4';
-    }
-    if (allowed.check(ip, family)) return true;
-    return !blocked.check(ip, family);
+    const family: 'ipv4' | 'ipv6' = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (allowed.check(address, family)) return true;
+    if (blocked.check(address, family)) return false;
+    // An IPv4-mapped or 6to4 address is judged also as the IPv4 address it carries.
+    const v4inside = family === 'ipv6' ? embeddedIpv4(address) : null;
+    if (v4inside !== null) return allowed.check(v4inside, 'ipv4') || !blocked.check(v4inside, 'ipv4');
+    return true;
   };
 }
 
@@ -90,7 +124,9 @@ export function guardedLookup(permitted: (address: string) => boolean) {
         const shown = addresses.map((a) => a.address).join(', ');
         return callback(
           Object.assign(
-            new OutboundBlockedError(`${hostname} resolves only to blocked addresses (${shown})`),
+            new OutboundBlockedError(
+              `${hostname} resolves only to blocked addresses (${shown}); ${allowHint}`,
+            ),
             { code: 'EBLOCKED' },
           ),
           [],

@@ -40,7 +40,11 @@ export async function listSecrets(
     }));
 }
 
-/** The secrets that sign now; creates the first one on demand. */
+/**
+ * The secrets that sign now. A call application gets its first secret when it is created;
+ * one made before secrets existed gets it here, when a callback must first be signed (never
+ * when someone merely looks at the secrets).
+ */
 export async function signingSecrets(
   db: Db,
   vault: KeyVault,
@@ -55,7 +59,8 @@ export async function signingSecrets(
   return secrets.map((s) => s.secret);
 }
 
-async function insertSecret(db: Db, vault: KeyVault, bizName: string, now: number): Promise<void> {
+/** Adds an active secret (the first one of a call application, or the next one of a rotation). */
+export async function insertSecret(db: Db, vault: KeyVault, bizName: string, now: number): Promise<void> {
   const id = newId();
   await db
     .insertInto('callback_secrets')
@@ -77,6 +82,7 @@ export async function rotateSecret(
   now: number,
   overlapMs: number,
 ): Promise<void> {
+  // With no active secret there is nothing to overlap: the new one is simply the first.
   await db.transaction().execute(async (trx) => {
     await trx
       .updateTable('callback_secrets')

@@ -4,6 +4,7 @@ import type {
   CallbackDeliveryList,
   CallbackDeliveryQuery,
   CallbackSecret,
+  RetryNowRequest,
   TestCallbackResult,
 } from '@parley/protocol';
 import { ParleyError } from '../errors.js';
@@ -15,7 +16,7 @@ import type { CallbackEventsTable, Db } from '../store/schema.js';
 import type { CallbackSender } from './deliver.js';
 import type { CallbackDispatcher } from './dispatcher.js';
 import { RequestIds } from './request-ids.js';
-import { listSecrets, rotateSecret, signingSecrets } from './secrets.js';
+import { insertSecret, listSecrets, rotateSecret, signingSecrets } from './secrets.js';
 
 export interface CallbackServiceDeps {
   svc: ServiceContext;
@@ -29,10 +30,12 @@ type EventRow = Omit<CallbackEventsTable, 'id'> & { id: number };
 async function attemptsOf(db: Db, ids: number[]) {
   if (ids.length === 0) return new Map<number, CallbackDelivery['attemptLog']>();
   const rows = await db
-    .selectFrom('callback_attempts')
-    .selectAll()
-    .where('event_id', 'in', ids)
-    .orderBy('attempt')
+    .selectFrom('callback_attempts as a')
+    .innerJoin('callback_events as e', 'e.id', 'a.event_id')
+    .selectAll('a')
+    .select('e.url as event_url')
+    .where('a.event_id', 'in', ids)
+    .orderBy('a.attempt')
     .execute();
   const map = new Map<number, CallbackDelivery['attemptLog']>();
   for (const r of rows) {
@@ -45,6 +48,8 @@ async function attemptsOf(db: Db, ids: number[]) {
       success: r.success === 1,
       error: r.error,
       responseExcerpt: r.response_excerpt,
+      // Attempts made before each attempt recorded its URL went to the event's URL.
+      url: r.url === '' ? r.event_url : r.url,
     });
     map.set(Number(r.event_id), list);
   }
@@ -113,7 +118,7 @@ export async function listDeliveries(
   };
 }
 
-/** Sends an event again (same bizRequestId), with a fresh run of retries. */
+/** Sends an event again (same bizRequestId), with a fresh run of retries, to the call application's current URL. */
 export async function redeliver(
   deps: CallbackServiceDeps,
   access: WorkspaceAccess,
@@ -209,6 +214,7 @@ export async function sendTestCallback(
     body: JSON.stringify(payload),
     bizRequestId,
     secrets: await signingSecrets(deps.svc.db, deps.svc.vault, bizName, now),
+    test: true,
   });
   return {
     url,
@@ -221,6 +227,75 @@ export async function sendTestCallback(
   };
 }
 
+/**
+ * Makes the waiting event of an order key due now (the customer fixed their receiver and does
+ * not want to wait for the next retry): one event by id, the waiting events of a room, or of
+ * an order key. Only pending events whose next attempt lies ahead are touched.
+ */
+export async function retryNow(
+  deps: CallbackServiceDeps,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+  target: RetryNowRequest,
+): Promise<CallbackDelivery[]> {
+  requireRole(access, 'developer');
+  const given = (['eventId', 'roomId', 'orderKey'] as const).filter((k) => target[k] !== undefined);
+  if (given.length !== 1) {
+    throw new ParleyError('VALIDATION_FAILED', {
+      field: given[1] ?? 'eventId',
+      message: 'Give exactly one of eventId, roomId or orderKey.',
+    });
+  }
+  const { db } = deps.svc;
+  await ensureCallApp(deps.svc, access, appId, bizName);
+  const now = deps.svc.now();
+  const ids = await db.transaction().execute(async (trx) => {
+    let waiting = trx
+      .selectFrom('callback_events')
+      .select('id')
+      .where('biz_name', '=', bizName)
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '>', now);
+    if (target.eventId !== undefined) waiting = waiting.where('id', '=', target.eventId);
+    if (target.roomId !== undefined) waiting = waiting.where('room_id', '=', target.roomId);
+    if (target.orderKey !== undefined) waiting = waiting.where('order_key', '=', target.orderKey);
+    const found = (await waiting.orderBy('id').limit(1000).execute()).map((r) => Number(r.id));
+    if (found.length === 0) return found;
+    await trx
+      .updateTable('callback_events')
+      .set({ next_attempt_at: now })
+      .where('id', 'in', found)
+      .where('status', '=', 'pending')
+      .execute();
+    await recordAudit(trx, {
+      workspaceId: access.workspaceId,
+      actor: access.actor,
+      action: 'callback.retryNow',
+      targetType: 'callApp',
+      targetId: bizName,
+      after: { ...target, eventIds: found },
+      time: now,
+    });
+    return found;
+  });
+  if (ids.length === 0) {
+    throw new ParleyError('CALLBACK_NOT_FOUND', {
+      message: 'No event of this call application is waiting for a retry there.',
+    });
+  }
+  deps.dispatcher.wake();
+  const rows = await db
+    .selectFrom('callback_events')
+    .selectAll()
+    .where('id', 'in', ids)
+    .orderBy('id')
+    .execute();
+  const attempts = await attemptsOf(db, ids);
+  return rows.map((r) => toDelivery(r as EventRow, attempts.get(Number(r.id)) ?? []));
+}
+
+/** The signing secrets; reading them is audited, and never creates one. */
 export async function getSecrets(
   deps: CallbackServiceDeps,
   access: WorkspaceAccess,
@@ -230,10 +305,50 @@ export async function getSecrets(
   requireRole(access, 'developer');
   await ensureCallApp(deps.svc, access, appId, bizName);
   const now = deps.svc.now();
-  await signingSecrets(deps.svc.db, deps.svc.vault, bizName, now);
-  return listSecrets(deps.svc.db, deps.svc.vault, bizName, now);
+  const secrets = await listSecrets(deps.svc.db, deps.svc.vault, bizName, now);
+  await recordAudit(deps.svc.db, {
+    workspaceId: access.workspaceId,
+    actor: access.actor,
+    action: 'callback.secret.read',
+    targetType: 'callApp',
+    targetId: bizName,
+    after: { secretIds: secrets.map((s) => s.secretId) },
+    time: now,
+  });
+  return secrets;
 }
 
+/**
+ * Creates the signing secret of a call application that has none (one made before secrets
+ * came with every call application). With an active secret already there, changes nothing.
+ */
+export async function createSecret(
+  deps: CallbackServiceDeps,
+  access: WorkspaceAccess,
+  appId: string,
+  bizName: string,
+): Promise<{ created: boolean; items: CallbackSecret[] }> {
+  requireRole(access, 'developer');
+  await ensureCallApp(deps.svc, access, appId, bizName);
+  const now = deps.svc.now();
+  const existing = await listSecrets(deps.svc.db, deps.svc.vault, bizName, now);
+  if (existing.some((s) => s.status === 'active')) return { created: false, items: existing };
+  await deps.svc.db.transaction().execute(async (trx) => {
+    await insertSecret(trx, deps.svc.vault, bizName, now);
+    await recordAudit(trx, {
+      workspaceId: access.workspaceId,
+      actor: access.actor,
+      action: 'callback.secret.create',
+      targetType: 'callApp',
+      targetId: bizName,
+      time: now,
+    });
+  });
+  deps.dispatcher.forgetSecrets(bizName);
+  return { created: true, items: await listSecrets(deps.svc.db, deps.svc.vault, bizName, now) };
+}
+
+/** A new active secret; the previous one keeps signing for the overlap (none: the new one is the first). */
 export async function rotateSecrets(
   deps: CallbackServiceDeps,
   access: WorkspaceAccess,
@@ -243,7 +358,6 @@ export async function rotateSecrets(
   requireRole(access, 'developer');
   await ensureCallApp(deps.svc, access, appId, bizName);
   const now = deps.svc.now();
-  await signingSecrets(deps.svc.db, deps.svc.vault, bizName, now);
   await rotateSecret(deps.svc.db, deps.svc.vault, bizName, now, deps.secretOverlapMs);
   deps.dispatcher.forgetSecrets(bizName);
   await recordAudit(deps.svc.db, {

@@ -19,11 +19,24 @@ import { proxyRoutes } from './routes/proxy.js';
 import { opsRoutes } from './routes/ops.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
+/**
+ * The trustProxy setting in the shape Fastify's types accept: a hop count becomes "trust the
+ * first n hops" (what Fastify does with a number at run time; its types omit numbers).
+ */
+function fastifyTrustProxy(
+  setting: boolean | number | readonly string[],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting === 'number') return (_address, hop) => hop < setting;
+  return typeof setting === 'boolean' ? setting : [...setting];
+}
+
 export async function buildHttpApp(deps: RouteDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log,
     bodyLimit: 256 * 1024,
-    trustProxy: false,
+    // Behind a reverse proxy the client address (sign-in limits, logs) comes from X-Forwarded-For,
+    // but only from the proxies this setting trusts.
+    trustProxy: fastifyTrustProxy(deps.config.trustProxy),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
 

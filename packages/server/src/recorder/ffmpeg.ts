@@ -1,14 +1,23 @@
 /**
- * Finding an ffmpeg that can record: the configured path, else `ffmpeg` on PATH, else the binary
- * shipped inside the `@ffmpeg-installer/ffmpeg` npm package (so `npm install` alone gives a
- * working recorder). Each candidate must run (`ffmpeg -version`) and have the encoders the final
- * file needs (libx264, aac); the first that passes wins, and every rejected one is reported with
- * its reason.
+ * Finding an ffmpeg that can record: the configured path, else `ffmpeg` on PATH. Each candidate
+ * must run (`ffmpeg -version`) and have the encoders the final file needs (libx264, aac); the
+ * first that passes wins, and every rejected one is reported with its reason.
+ *
+ * Why only the system's: the recorder decodes media that terminals send, i.e. untrusted input, so
+ * the ffmpeg doing it must get security fixes. A distribution's ffmpeg does (Debian's is
+ * security-maintained); the one the `@ffmpeg-installer/ffmpeg` npm package shipped, which was the
+ * last fallback, is a build of December 2018 that never will. npm packages that ship a current
+ * ffmpeg either download it at install time (which fails where only the npm registry is
+ * reachable) or come under licences unfit for this project. Without a usable ffmpeg the server
+ * still runs (calls work); recording is reported unavailable (createFfmpegLocator, /readyz).
  */
 import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
 
-export type FfmpegSource = 'configured' | 'system' | 'npm';
+export type FfmpegSource = 'configured' | 'system';
+
+/** What an operator does about a missing ffmpeg (start-up log, failure callbacks, API errors). */
+export const FFMPEG_HELP =
+  'recording needs ffmpeg with libx264 and aac: install it (Debian/Ubuntu: apt-get install ffmpeg) or set PARLEY_FFMPEG_PATH (ffmpegPath) to one';
 
 export interface FfmpegLocation {
   path: string;
@@ -31,7 +40,7 @@ export class FfmpegNotFoundError extends Error {
   override readonly name = 'FfmpegNotFoundError';
   constructor(readonly attempts: FfmpegAttempt[]) {
     super(
-      `no usable ffmpeg: ${attempts.map((a) => `${a.source} (${a.path ?? 'n/a'}): ${a.reason ?? 'ok'}`).join('; ')}`,
+      `no usable ffmpeg: ${attempts.map((a) => `${a.source} (${a.path ?? 'n/a'}): ${a.reason ?? 'ok'}`).join('; ')}; ${FFMPEG_HELP}`,
     );
   }
 }
@@ -45,14 +54,16 @@ export interface LocateOptions {
   timeoutMs?: number;
   /** Encoders the candidate must have. Default ['libx264', 'aac']. */
   requiredEncoders?: string[];
+  /** Environment the candidates run in (its PATH finds the system's). Default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
-function run(path: string, args: string[], timeoutMs: number): Promise<string> {
+function run(path: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       path,
       args,
-      { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, windowsHide: true },
+      { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, windowsHide: true, ...(env ? { env } : {}) },
       (err, stdout, stderr) => {
         if (err) {
           const e = err as NodeJS.ErrnoException & { killed?: boolean };
@@ -80,16 +91,16 @@ function run(path: string, args: string[], timeoutMs: number): Promise<string> {
 /** Checks one binary: runs `-version` and `-encoders`. Resolves to its version line, or rejects with the reason. */
 export async function checkFfmpeg(
   path: string,
-  opts: { timeoutMs?: number; requiredEncoders?: string[] } = {},
+  opts: { timeoutMs?: number; requiredEncoders?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ version: string; versionNumber: string }> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
-  const out = await run(path, ['-hide_banner', '-version'], timeoutMs);
+  const out = await run(path, ['-hide_banner', '-version'], timeoutMs, opts.env);
   const version = out.split('\n')[0]?.trim() ?? '';
   const m = /^ffmpeg version (\S+)/.exec(version);
   if (!m) throw new Error(`does not look like ffmpeg (said: ${version.slice(0, 80)})`);
   const required = opts.requiredEncoders ?? ['libx264', 'aac'];
   if (required.length > 0) {
-    const encoders = await run(path, ['-hide_banner', '-encoders'], timeoutMs);
+    const encoders = await run(path, ['-hide_banner', '-encoders'], timeoutMs, opts.env);
     const names = new Set(
       encoders
         .split('\n')
@@ -102,23 +113,6 @@ export async function checkFfmpeg(
   return { version, versionNumber: m[1]! };
 }
 
-/** The path of @ffmpeg-installer/ffmpeg's binary, or the reason there is none. */
-export function npmFfmpegPath(): { path: string } | { reason: string } {
-  try {
-    const require = createRequire(import.meta.url);
-    const mod = require('@ffmpeg-installer/ffmpeg') as { path?: unknown };
-    if (typeof mod.path !== 'string') return { reason: 'the package exports no path' };
-    return { path: mod.path };
-  } catch (err) {
-    // The package throws plain strings for an unsupported platform or a missing binary.
-    const msg = err instanceof Error ? err.message : String(err);
-    if (/Cannot find module '@ffmpeg-installer\/ffmpeg'/.test(msg)) {
-      return { reason: 'package @ffmpeg-installer/ffmpeg is not installed' };
-    }
-    return { reason: msg.split('\n')[0] ?? msg };
-  }
-}
-
 /**
  * Finds a usable ffmpeg (see the header). Resolves to the first that passes; rejects with
  * FfmpegNotFoundError listing every candidate and why it was rejected.
@@ -126,9 +120,9 @@ export function npmFfmpegPath(): { path: string } | { reason: string } {
 export async function locateFfmpeg(
   opts: LocateOptions = {},
 ): Promise<FfmpegLocation & { attempts: FfmpegAttempt[] }> {
-  const sources = opts.sources ?? ['configured', 'system', 'npm'];
+  const sources = opts.sources ?? ['configured', 'system'];
   const attempts: FfmpegAttempt[] = [];
-  for (const source of ['configured', 'system', 'npm'] as const) {
+  for (const source of ['configured', 'system'] as const) {
     if (!sources.includes(source)) continue;
     let path: string;
     if (source === 'configured') {
@@ -137,20 +131,14 @@ export async function locateFfmpeg(
         continue;
       }
       path = opts.configuredPath;
-    } else if (source === 'system') {
-      path = process.platform === 'win32' ? 'ffmpeg.exe' : 'ffmpeg';
     } else {
-      const found = npmFfmpegPath();
-      if ('reason' in found) {
-        attempts.push({ source, path: null, ok: false, reason: found.reason });
-        continue;
-      }
-      path = found.path;
+      path = process.platform === 'win32' ? 'ffmpeg.exe' : 'ffmpeg';
     }
     try {
-      const checkOpts: { timeoutMs?: number; requiredEncoders?: string[] } = {};
+      const checkOpts: { timeoutMs?: number; requiredEncoders?: string[]; env?: NodeJS.ProcessEnv } = {};
       if (opts.timeoutMs !== undefined) checkOpts.timeoutMs = opts.timeoutMs;
       if (opts.requiredEncoders !== undefined) checkOpts.requiredEncoders = opts.requiredEncoders;
+      if (opts.env !== undefined) checkOpts.env = opts.env;
       const v = await checkFfmpeg(path, checkOpts);
       attempts.push({ source, path, ok: true });
       return { path, source, version: v.version, versionNumber: v.versionNumber, attempts };
@@ -159,4 +147,59 @@ export async function locateFfmpeg(
     }
   }
   throw new FfmpegNotFoundError(attempts);
+}
+
+/** Whether recording can run now, and why not (the /readyz `recording` field). */
+export interface RecorderAvailability {
+  /** null until the first look (at start-up) has finished. */
+  available: boolean | null;
+  ffmpeg?: { path: string; source: FfmpegSource; version: string };
+  reason?: string;
+}
+
+export interface FfmpegLocator {
+  /** Resolves to a checked ffmpeg, or rejects with FfmpegNotFoundError (looked for again next time). */
+  locate(): Promise<string>;
+  availability(): RecorderAvailability;
+}
+
+/**
+ * The server's ffmpeg: looked for at start-up and again whenever a recording needs one while none
+ * was found (an operator may install it without a restart). Logs once when it goes missing (with
+ * what to do), once when it is found; not once per recording.
+ */
+export function createFfmpegLocator(
+  configuredPath: string | null,
+  log: { info(o: object, msg: string): void; error(o: object, msg: string): void },
+): FfmpegLocator {
+  let found: Promise<string> | null = null;
+  let state: RecorderAvailability = { available: null };
+  return {
+    locate: () =>
+      (found ??= locateFfmpeg({ configuredPath }).then(
+        (f) => {
+          if (state.available !== true) {
+            log.info(
+              { ffmpeg: f.path, source: f.source, version: f.versionNumber },
+              'recorder: ffmpeg found',
+            );
+          }
+          state = { available: true, ffmpeg: { path: f.path, source: f.source, version: f.versionNumber } };
+          return f.path;
+        },
+        (err: unknown) => {
+          found = null;
+          const reason = err instanceof Error ? err.message : String(err);
+          if (state.available !== false) {
+            log.error(
+              { attempts: err instanceof FfmpegNotFoundError ? err.attempts : undefined },
+              `recording unavailable: ${reason}. Calls work; recordings fail with 100001 until ffmpeg is there.`,
+            );
+          }
+          state = { available: false, reason };
+          throw err;
+        },
+      )),
+    availability: () => state,
+  };
 }

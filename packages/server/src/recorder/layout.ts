@@ -32,7 +32,7 @@
  * Video pieces have no B-frames: joined with -c copy, a B-frame piece's first decode timestamps
  * would fall before the previous piece's last ones.
  *
- * The filters used exist in ffmpeg 4.1 (the @ffmpeg-installer binary) as well as in 5.x-7.x.
+ * The filters used exist in ffmpeg 4.1 as well as in 5.x-7.x (the recorder runs the system's ffmpeg).
  */
 import type { MediaKind } from '../sfu/types.js';
 import type { LayoutOptions, RecordingMediaType } from './protocol.js';

@@ -54,11 +54,19 @@
  * window fails twice (or the AAC encoder dies), the rest of the call (or all of it) is composed
  * at stop, windowed the same way: slower, never wrong. Error codes at stop are those of the old
  * final compose (100102, 100106, ...).
+ *
+ * Surviving the server's death (kill -9, power loss): what only this process knows (streams,
+ * captures and their places on the timeline, windows composed) is kept in a journal beside the
+ * captures (journal.ts), and the chunks being written are synced every SYNC_INTERVAL_MS. A new
+ * server sends 'recover' to a fresh child, which rebuilds that state from the journal (a capture's
+ * end read from its last chunk, up to its last whole packet) and finishes as a stop would, reusing
+ * the video composed during the call and composing its audio again (the AAC encoder died with
+ * its last frames). The journal outlives the captures until the parent has stored the file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { availableParallelism, setPriority as osSetPriority } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -74,14 +82,17 @@ import {
   type ComposeStream,
   type VideoPiece,
 } from './layout.js';
+import { JOURNAL_FILE, readJournal, syncFile, writeJournal, type RecordingJournal } from './journal.js';
 import { nutFirstTimestampMs } from './nut.js';
 import {
   RecordingCodes,
   type ChildAddStream,
   type ChildInit,
+  type ChildRecover,
   type ChildToParent,
   type ParentToChild,
   type RecordingFailureCode,
+  type RecordingSummary,
   type SegmentSummary,
   type StreamSummary,
 } from './protocol.js';
@@ -190,6 +201,70 @@ function exitSoon(code: number): void {
   if (process.connected) process.disconnect();
 }
 
+// ---- the journal (journal.ts): what a recovery after a crash needs ------------------------------
+
+/** How often the captures being written are synced to disk: what a power loss may cost at most. */
+const SYNC_INTERVAL_MS = 2000;
+let journalWrite: Promise<void> = Promise.resolve();
+let journalQueued = false;
+/** No more journal writes: the recording is complete, or being recovered from the journal. */
+let journalClosed = false;
+
+function journalSnapshot(cfg: ChildInit): RecordingJournal {
+  const { type: _type, ffmpegPath: _ffmpeg, ...init } = cfg;
+  return {
+    version: 1,
+    init,
+    t0At: timelineT0 === null ? null : performance.timeOrigin + timelineT0,
+    streams: [...streams.values()].map((s) => ({
+      info: s.info,
+      ended: s.endReported,
+      segments: s.segments.map((g) => ({
+        index: g.index,
+        name: path.basename(g.base),
+        payloadType: g.payloadType,
+        codec: g.codec,
+        firstRtpTs: g.firstRtpTs,
+        offsetMs: g.offsetMs,
+        chunkMs: g.chunkMs,
+        firstAt: performance.timeOrigin + g.firstMono,
+        placedMs: g.placedMs,
+        correctionMs: g.correctionMs,
+        synced: g.synced,
+      })),
+    })),
+    composedMs: progress.composedMs,
+    pieces: progress.pieces.map((p) => ({ name: path.basename(p.file), frames: p.frames })),
+    windows: progress.windows,
+    nextWindowSeq: windowSeq,
+  };
+}
+
+/** Writes the journal soon (writes in a row coalesce; each takes the state when it runs). */
+function saveJournal(): void {
+  if (!config || journalClosed || journalQueued) return;
+  journalQueued = true;
+  journalWrite = journalWrite.then(async () => {
+    journalQueued = false;
+    if (journalClosed) return;
+    // A failed write leaves the previous journal: a recovery would then lose more, nothing else.
+    await writeJournal(workDir, journalSnapshot(config!)).catch(() => undefined);
+  });
+}
+
+/** Syncs the chunk each capture is writing (the finished ones were synced in their turn). */
+async function syncCaptures(): Promise<void> {
+  if (stopping || finished) return;
+  for (const s of streams.values()) {
+    const seg = s.current;
+    if (!seg || seg.state !== 'running') continue;
+    let j = seg.chunkCount;
+    while (existsSync(chunkFile(seg.base, j))) j++;
+    // The one being written, and the one before it (it may have been cut since the last sync).
+    for (const k of [j - 2, j - 1]) if (k >= 0) await syncFile(chunkFile(seg.base, k));
+  }
+}
+
 // ---- ports ------------------------------------------------------------------------------------
 
 function bindUdp(port: number): Promise<Socket | null> {
@@ -287,8 +362,9 @@ class Segment {
     readonly firstRtpTs: number,
     readonly offsetMs: number,
     readonly chunkMs: number,
+    firstMono: number = now(),
   ) {
-    this.firstMono = now();
+    this.firstMono = firstMono;
     this.lastMono = this.firstMono;
     this.exited = new Promise((r) => (this.#resolveExited = r));
     this.chunkStarts.set(0, offsetMs);
@@ -337,6 +413,8 @@ class StreamRecorder {
   readonly segments: Segment[] = [];
   current: Segment | null = null;
   removed = false;
+  /** Its end has been reported to the parent (journal: not reported again after a crash). */
+  endReported = false;
   packets = 0;
   frames = 0;
   keyFrames = 0;
@@ -543,6 +621,7 @@ class StreamRecorder {
     const seg = new Segment(index, base, pt, codec, firstRtpTs, Math.round(offsetMs), chunkMs);
     this.segments.push(seg);
     this.current = seg;
+    saveJournal();
     void this.#launch(seg, cfg).catch((err: unknown) => {
       if (err instanceof Fatal) fail(err);
       else {
@@ -861,10 +940,14 @@ async function init(msg: ChildInit): Promise<void> {
     );
   }
   niceBin = ['/usr/bin/nice', '/bin/nice'].find((f) => existsSync(f)) ?? null;
+  saveJournal();
+  await journalWrite;
   const timer = setInterval(checkWarnings, 250);
   timer.unref();
   const composer = setInterval(backgroundTick, 500);
   composer.unref();
+  const syncer = setInterval(() => void syncCaptures(), SYNC_INTERVAL_MS);
+  syncer.unref();
   send({ type: 'ready' });
 }
 
@@ -872,6 +955,7 @@ async function addStream(msg: ChildAddStream): Promise<void> {
   if (streams.has(msg.streamId) || stopping) return;
   const s = new StreamRecorder(msg);
   streams.set(msg.streamId, s);
+  saveJournal();
   const port = await s.open();
   send({ type: 'streamReady', streamId: msg.streamId, port });
 }
@@ -882,6 +966,8 @@ async function removeStream(streamId: string): Promise<void> {
   await s.stop();
   const usable = await s.usableSegments();
   send({ type: 'streamEnded', streamId, ok: usable.length > 0, packets: s.packets });
+  s.endReported = true;
+  saveJournal();
 }
 
 // ---- the timeline -----------------------------------------------------------------------------
@@ -906,6 +992,12 @@ function captureMs(s: StreamRecorder, seg: Segment): number | null {
  */
 function place(s: StreamRecorder, seg: Segment, t0: number, final: boolean): boolean {
   if (seg.placedMs !== null) return true;
+  const placed = decidePlace(s, seg, t0, final);
+  if (placed) saveJournal();
+  return placed;
+}
+
+function decidePlace(s: StreamRecorder, seg: Segment, t0: number, final: boolean): boolean {
   const arrival = seg.firstMono - t0;
   if (s.info.kind !== 'video') {
     seg.placedMs = arrival;
@@ -1165,14 +1257,17 @@ async function composeWindow(
   background: boolean,
   timeoutMs: number,
   finalOutput?: string,
+  audioOnly = false,
 ): Promise<ComposedWindow | null> {
   const cfg = config!;
+  const mediaType = audioOnly ? 1 : cfg.mediaType;
   const seq = windowSeq++;
   const frameMs = 1000 / cfg.layout.fps;
   const lists: string[] = [];
   const composeStreams: ComposeStream[] = [];
   try {
     for (const { s, segs } of media) {
+      if (audioOnly && s.info.kind !== 'audio') continue;
       const out: ComposeSegment[] = [];
       for (const seg of segs) {
         if (seg.placedMs === null) continue; // begins after the window
@@ -1203,14 +1298,14 @@ async function composeWindow(
       }
     }
     const videoOutput =
-      cfg.mediaType !== 1 && !finalOutput
+      mediaType !== 1 && !finalOutput
         ? path.join(workDir, `piece-${String(seq).padStart(5, '0')}.mp4`)
         : null;
     const plan = planWindow({
       streams: composeStreams,
       fromMs: from,
       toMs: to,
-      mediaType: cfg.mediaType,
+      mediaType,
       maxMixedStreams: cfg.maxMixedStreams,
       layout: cfg.layout,
       videoOutput,
@@ -1219,13 +1314,13 @@ async function composeWindow(
     lastWindowArgs = plan.args;
     const r = await runFfmpeg(plan.args, {
       background,
-      collect: cfg.mediaType !== 2 && !finalOutput,
+      collect: mediaType !== 2 && !finalOutput,
       timeoutMs,
     });
     if (r.code !== 0) throw new WindowFailed(r);
     if (videoOutput && !(await fileSize(videoOutput))) throw new WindowFailed({ ...r, code: -2 });
     let pcm: Buffer | null = null;
-    if (cfg.mediaType !== 2 && !finalOutput) {
+    if (mediaType !== 2 && !finalOutput) {
       const want = plan.samples * 8;
       // ffmpeg writes the samples asked for (atrim/apad); a little off is evened out, more means
       // a broken window.
@@ -1249,9 +1344,13 @@ async function commitWindow(w: ComposedWindow): Promise<void> {
     audioEncoder ??= new AudioEncoder(config!);
     await audioEncoder.write(w.pcm);
   }
-  if (w.piece) progress.pieces.push(w.piece);
+  if (w.piece) {
+    await syncFile(w.piece.file);
+    progress.pieces.push(w.piece);
+  }
   progress.composedMs = w.to;
   progress.windows++;
+  saveJournal();
 }
 
 /** Every 500 ms during the call: composes the next window if it is complete (see the header). */
@@ -1303,7 +1402,6 @@ async function composeInBackground(): Promise<void> {
 // ---- stop -------------------------------------------------------------------------------------
 
 async function stopAll(): Promise<void> {
-  const cfg = config!;
   const stopMono = now();
   stopping = true;
   send({ type: 'progress', phase: 'stopping', percent: 0 });
@@ -1328,6 +1426,21 @@ async function stopAll(): Promise<void> {
   const capturesStoppedMono = now();
   // The background window (killed above, or storing its result) is over.
   if (progress.busy) await progress.busy;
+  await finalize(usable, stopMono, capturesStoppedMono, false);
+}
+
+/**
+ * From the captures on disk and the windows composed so far to the final file, and 'done'. After
+ * a crash (`recovered`) the audio composed during the call is gone with its encoder (its last
+ * frames were in memory): it is composed again, alone, which costs little beside the video.
+ */
+async function finalize(
+  usable: Media[],
+  stopMono: number,
+  capturesStoppedMono: number,
+  recovered: boolean,
+): Promise<void> {
+  const cfg = config!;
   const composedBeforeStopMs = progress.composedMs;
 
   const t0 = timelineT0 ?? Math.min(...usable.flatMap(({ segs }) => segs.map((g) => g.firstMono)));
@@ -1357,6 +1470,9 @@ async function stopAll(): Promise<void> {
     audioEncoder = null;
     progress.composedMs = 0;
     progress.pieces = [];
+  }
+  if (recovered && progress.composedMs > 0 && cfg.mediaType !== 2) {
+    await composeAudioAgain(usable, t0, progress.composedMs, timeoutMs, remaining);
   }
   const finalFile = path.join(cfg.outputDir, `${cfg.recordId}.mp4`);
   const partial = path.join(cfg.outputDir, `${cfg.recordId}.partial.mp4`);
@@ -1389,8 +1505,6 @@ async function stopAll(): Promise<void> {
       `cannot move the final file into place: ${String(err)}`,
     );
   }
-  if (!cfg.keepParts) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
-
   const summaries: StreamSummary[] = [...streams.values()].map((s) => {
     const u = usable.find((x) => x.s === s);
     const segs: SegmentSummary[] = (u?.segs ?? []).map((g) => ({
@@ -1416,23 +1530,188 @@ async function stopAll(): Promise<void> {
       syncCorrectionMs: u?.segs.find((g) => g.synced)?.correctionMs ?? 0,
     };
   });
+  const summary: RecordingSummary = {
+    file: finalFile,
+    bytes: size,
+    recordStartTime,
+    durationMs,
+    mediaType: cfg.mediaType,
+    streams: summaries,
+    finalizeMs: Math.round(now() - stopMono),
+    captureStopMs: Math.round(capturesStoppedMono - stopMono),
+    composedBeforeStopMs,
+    composeWindows: progress.windows,
+    ...(recovered ? { recovery: 'composed' as const } : {}),
+  };
+  // The file is in place: the journal says so before the captures go, so that a crash before the
+  // parent has stored the file (an upload takes a while) costs a restart, not the recording. The
+  // parent removes what is left (recording.ts, keepJournal).
+  journalClosed = true;
+  await journalWrite;
+  await writeJournal(workDir, { ...journalSnapshot(cfg), done: summary }).catch(() => undefined);
+  if (!cfg.keepParts) await removeAllBut(workDir, JOURNAL_FILE);
   finished = true;
-  send({
-    type: 'done',
-    summary: {
-      file: finalFile,
-      bytes: size,
-      recordStartTime,
-      durationMs,
-      mediaType: cfg.mediaType,
-      streams: summaries,
-      finalizeMs: Math.round(now() - stopMono),
-      captureStopMs: Math.round(capturesStoppedMono - stopMono),
-      composedBeforeStopMs,
-      composeWindows: progress.windows,
-    },
-  });
+  send({ type: 'done', summary });
   exitSoon(0);
+}
+
+/** Removes a directory's entries except one. */
+async function removeAllBut(dir: string, keep: string): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name !== keep)
+      await rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** After a crash: the call's audio over [0, toMs) again, into a new AAC encoder (see finalize). */
+async function composeAudioAgain(
+  usable: Media[],
+  t0: number,
+  toMs: number,
+  timeoutMs: number,
+  remaining: () => number,
+): Promise<void> {
+  audioEncoder?.kill();
+  audioEncoder = new AudioEncoder(config!);
+  for (let from = 0; from < toMs; from += STOP_WINDOW_MS) {
+    const to = Math.min(toMs, from + STOP_WINDOW_MS);
+    let w: ComposedWindow | null;
+    try {
+      w = await composeWindow(usable, t0, from, to, false, remaining(), undefined, true);
+    } catch (err) {
+      if (err instanceof WindowFailed) throw composeFatal(err.result, timeoutMs);
+      throw err;
+    }
+    if (!w?.pcm)
+      throw new Fatal(RecordingCodes.conversionFailed, 'the audio of the call could not be planned');
+    try {
+      await audioEncoder.write(w.pcm);
+    } catch (err) {
+      throw composeFatal({ code: null, stderr: `${String(err)} ${audioEncoder.stderr}` }, timeoutMs);
+    }
+  }
+}
+
+// ---- recovery after a crash (journal.ts) --------------------------------------------------------
+
+/**
+ * Where a capture's media end, in its chunks' timestamps (ms): the end of the last packet of its
+ * last chunk that has one. A chunk cut short by the crash is read up to its last whole packet.
+ */
+async function captureEndMs(seg: Segment): Promise<number | null> {
+  let last = 0;
+  while (existsSync(chunkFile(seg.base, last + 1))) last++;
+  for (let j = last; j >= 0; j--) {
+    const file = chunkFile(seg.base, j);
+    if (!(await fileSize(file))) continue;
+    const r = await runFfmpeg(
+      ['-hide_banner', '-nostdin', '-v', 'error', '-copyts', '-i', file, '-map', '0:0', '-c', 'copy'].concat([
+        '-f',
+        'framecrc',
+        '-',
+      ]),
+      { collect: true, timeoutMs: 60_000 },
+    );
+    // A truncated last packet makes ffmpeg complain (and maybe exit non-zero): the lines before it count.
+    const text = r.stdout.toString();
+    const tb = /^#tb 0: (\d+)\/(\d+)/m.exec(text);
+    if (!tb) continue;
+    let end: number | null = null;
+    for (const m of text.matchAll(/^0,\s*(-?\d+),\s*(-?\d+),\s*(\d+),/gm)) {
+      const e = Math.max(Number(m[1]), Number(m[2])) + Number(m[3]);
+      end = Math.max(end ?? -Infinity, e);
+    }
+    if (end !== null) return (end * Number(tb[1]) * 1000) / Number(tb[2]);
+  }
+  return null;
+}
+
+/**
+ * Finishes a recording whose process died with its server (the parent is a new server): rebuilds
+ * the streams and captures from the journal, their ends from the chunks on disk, then composes
+ * what is left and joins it to what was composed, as a stop does.
+ */
+async function recover(msg: ChildRecover): Promise<void> {
+  const stopMono = now();
+  const dir = path.join(msg.outputDir, `${msg.recordId}.parts`);
+  const journal = await readJournal(dir);
+  if (!journal) {
+    throw new Fatal(RecordingCodes.streamsMissing, `no readable journal in ${dir}: nothing to recover`);
+  }
+  if (journal.done && (await fileSize(journal.done.file)) > 0) {
+    // The file was complete; only storing it was cut short.
+    finished = true;
+    send({ type: 'done', summary: { ...journal.done, recovery: 'already-complete' } });
+    exitSoon(0);
+    return;
+  }
+  config = { type: 'init', ...journal.init, outputDir: msg.outputDir, ffmpegPath: msg.ffmpegPath };
+  workDir = dir;
+  journalClosed = true; // a crash during the recovery starts it again from the same journal
+  stopping = true;
+  windowSeq = journal.nextWindowSeq;
+  const toMono = (epochMs: number) => epochMs - performance.timeOrigin;
+  const open: StreamRecorder[] = [];
+  for (const js of journal.streams) {
+    const s = new StreamRecorder(js.info);
+    s.closeSocket();
+    s.removed = true;
+    s.endReported = js.ended;
+    streams.set(js.info.streamId, s);
+    if (!js.ended) open.push(s);
+    for (const jg of js.segments) {
+      const seg = new Segment(
+        jg.index,
+        path.join(dir, jg.name),
+        jg.payloadType,
+        jg.codec,
+        jg.firstRtpTs,
+        jg.offsetMs,
+        jg.chunkMs,
+        toMono(jg.firstAt),
+      );
+      seg.placedMs = jg.placedMs;
+      seg.correctionMs = jg.correctionMs;
+      seg.synced = jg.synced;
+      seg.stopRequested = true;
+      seg.markExited();
+      const end = await captureEndMs(seg);
+      if (end !== null && end > jg.offsetMs) {
+        seg.packets = 1; // the count died with the process: "has media" is what matters
+        seg.lastMono = seg.firstMono + (end - jg.offsetMs);
+        s.packets += 1;
+      }
+      s.segments.push(seg);
+    }
+  }
+  timelineT0 = journal.t0At === null ? null : toMono(journal.t0At);
+  const pieces = journal.pieces.map((p) => ({ file: path.join(dir, p.name), frames: p.frames }));
+  const piecesThere = await Promise.all(pieces.map(async (p) => (await fileSize(p.file)) > 0));
+  const audioOnly = journal.init.mediaType === 1;
+  if (journal.composedMs > 0 && (audioOnly || piecesThere.every(Boolean))) {
+    progress.composedMs = journal.composedMs;
+    progress.pieces = audioOnly ? [] : pieces;
+    progress.windows = journal.windows;
+  }
+  const usable = await mediaSegments();
+  for (const s of open) {
+    send({
+      type: 'streamEnded',
+      streamId: s.info.streamId,
+      ok: usable.some((u) => u.s === s),
+      packets: s.packets,
+    });
+  }
+  if (usable.length === 0) {
+    throw new Fatal(RecordingCodes.streamsMissing, 'no media was captured before the crash');
+  }
+  await finalize(usable, stopMono, now(), true);
 }
 
 /**
@@ -1612,6 +1891,8 @@ function handle(msg: ParentToChild): void {
         return;
       case 'stop':
         return stopAll();
+      case 'recover':
+        return recover(msg);
     }
   };
   queue = queue.then(run).catch((err: unknown) => onError(err));

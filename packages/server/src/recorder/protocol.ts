@@ -112,7 +112,19 @@ export interface ChildStop {
   type: 'stop';
 }
 
-export type ParentToChild = ChildInit | ChildAddStream | ChildRemoveStream | ChildStop;
+/**
+ * Finish a recording a dead process left behind, from its journal and captures on disk
+ * (journal.ts): the child answers 'streamEnded' for the streams still open then, and 'done' or
+ * 'failed' as at stop.
+ */
+export interface ChildRecover {
+  type: 'recover';
+  recordId: string;
+  outputDir: string;
+  ffmpegPath: string;
+}
+
+export type ParentToChild = ChildInit | ChildAddStream | ChildRemoveStream | ChildStop | ChildRecover;
 
 /** One continuous piece of a stream: one ffmpeg capture, one file. */
 export interface SegmentSummary {
@@ -161,6 +173,11 @@ export interface RecordingSummary {
   composedBeforeStopMs?: number;
   /** Windows composed in all (during the call and at stop). */
   composeWindows?: number;
+  /**
+   * Made after a crash of the server (recoverRecording): 'composed' from the captures, cut short
+   * where they end; 'already-complete' when the file had been made and only storing it was cut.
+   */
+  recovery?: 'composed' | 'already-complete';
 }
 
 export type ChildToParent =

@@ -14,6 +14,8 @@
  *   await rec.stop() → RecordingResult { file, recordStartTime, durationMs, mediaType, streams, ... }
  *       idempotent; rejects with the RecordingError already emitted as 'failed'.
  *   rec.abort()   kills the child, removes the taps, no file, no event.
+ *   recoverRecording({ recordId, outputDir, ffmpegPath }).result → the file of a recording whose
+ *       server died with it, made from its journal and captures (process.ts); see below.
  * Call stop() when the room ends, before or after router.close() (a closed router's taps end
  * silently; the recording notices within 0.5 s and ends its streams).
  * Defaults: 1280x720 at 15 fps, libx264 'superfast' CRF 23, AAC 128 kb/s, maxMixedStreams 9,
@@ -53,6 +55,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TypedEventEmitter } from '../sfu/events.js';
@@ -61,6 +64,7 @@ import type { MediaKind, PublishedTrack, SfuLogger, TapEndedEvent } from '../sfu
 import {
   RecordingCodes,
   type ChildInit,
+  type ChildRecover,
   type ChildToParent,
   type LayoutOptions,
   type ParentToChild,
@@ -103,6 +107,12 @@ export interface StartRecordingOptions {
   };
   /** Keep the per-stream captures after a successful compose (debugging). Default false. */
   keepParts?: boolean;
+  /**
+   * Leave `${recordId}.parts/` (by then only its journal, which names the final file) for the
+   * caller to remove once it has stored the file, so that a crash before that costs nothing
+   * (recoverRecording finds the file). Default false: removed before stop() resolves.
+   */
+  keepJournal?: boolean;
   /** Longest the finalization may take (beyond it: 100102). Default 120 s + 3 x the recording's duration. */
   composeTimeoutMs?: number;
   /**
@@ -156,6 +166,10 @@ const DEFAULT_LAYOUT: LayoutOptions = {
 
 const silentLog: SfuLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** Where a recording's captures and journal are. */
+export const partsDir = (outputDir: string, recordId: string) =>
+  path.join(path.resolve(outputDir), `${recordId}.parts`);
+
 /** The child's entry: process.js next to this file (process.ts when running from source under tsx). */
 function childEntry(): { file: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url);
@@ -177,6 +191,8 @@ export class Recording extends TypedEventEmitter<RecordingEvents> {
   readonly #router: MediaRouter;
   readonly #log: SfuLogger;
   readonly #maxMixed: number;
+  readonly #outputDir: string;
+  readonly #keepJournal: boolean;
   /** participantId → uid, for participants being recorded. */
   readonly #participants = new Map<string, string>();
   readonly #streams = new Map<string, StreamEntry>();
@@ -201,6 +217,8 @@ export class Recording extends TypedEventEmitter<RecordingEvents> {
     this.#router = opts.router;
     this.#log = opts.log ?? silentLog;
     this.#maxMixed = maxMixed;
+    this.#outputDir = path.resolve(opts.outputDir);
+    this.#keepJournal = (opts.keepJournal ?? false) || (opts.keepParts ?? false);
     this.#onTrackPublished = (t) => {
       if (this.#participants.has(t.participantId)) this.#record(t);
     };
@@ -388,12 +406,19 @@ export class Recording extends TypedEventEmitter<RecordingEvents> {
       case 'failed':
         this.#fail(new RecordingError(msg.code, msg.message, msg.detail ?? {}));
         return;
-      case 'done':
+      case 'done': {
         if (this.#state === 'failed') return;
         this.#state = 'done';
         this.#detach();
-        this.#settle?.resolve({ recordId: this.recordId, ...msg.summary });
+        const result: RecordingResult = { recordId: this.recordId, ...msg.summary };
+        if (this.#keepJournal) this.#settle?.resolve(result);
+        else {
+          void rm(partsDir(this.#outputDir, this.recordId), { recursive: true, force: true })
+            .catch(() => undefined)
+            .then(() => this.#settle?.resolve(result));
+        }
         return;
+      }
       case 'ready':
         return;
     }
@@ -607,4 +632,117 @@ export async function startRecording(opts: StartRecordingOptions): Promise<Recor
     child.send(init);
   });
   return rec;
+}
+
+export interface RecoverRecordingOptions {
+  recordId: string;
+  /** Where the recording was being written (its `${recordId}.parts/` is there). */
+  outputDir: string;
+  ffmpegPath: string;
+  log?: SfuLogger;
+}
+
+export interface RecoveredRecording extends RecordingResult {
+  /** Streams still being recorded when the server died (their 0 callback was never sent). */
+  streamsEnded: RecordedStreamInfo[];
+}
+
+export interface RecoveryRun {
+  /** Resolves with the file made from what was captured; rejects with a RecordingError. */
+  result: Promise<RecoveredRecording>;
+  /** Kills the recovery (server shutdown): its captures stay for the next start. */
+  abort(): void;
+}
+
+/**
+ * Finishes a recording whose server died with it (kill -9, power loss): a recorder child process
+ * reads its journal and captures (journal.ts) and makes the final file as a stop would, from what
+ * reached the disk. Rejects with 100004 when there is nothing usable.
+ */
+export function recoverRecording(opts: RecoverRecordingOptions): RecoveryRun {
+  const log = opts.log ?? silentLog;
+  const entry = childEntry();
+  let child: ChildProcess | null = null;
+  const result = new Promise<RecoveredRecording>((resolve, reject) => {
+    if (!existsSync(entry.file)) {
+      reject(new RecordingError(RecordingCodes.connectFailed, `recorder entry ${entry.file} is missing`));
+      return;
+    }
+    const proc = fork(entry.file, [], {
+      execArgv: entry.execArgv,
+      detached: process.platform !== 'win32',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    child = proc;
+    const ended: string[] = [];
+    let settled = false;
+    proc.on('message', (m) => {
+      const msg = m as ChildToParent;
+      if (msg.type === 'streamEnded' && msg.ok) ended.push(msg.streamId);
+      else if (msg.type === 'failed' && !settled) {
+        settled = true;
+        reject(new RecordingError(msg.code, msg.message, msg.detail ?? {}));
+      } else if (msg.type === 'done' && !settled) {
+        settled = true;
+        const summary = msg.summary;
+        const streamsEnded = summary.streams
+          .filter((s) => ended.includes(s.streamId))
+          .map((s) => ({
+            streamId: s.streamId,
+            participantId: s.participantId,
+            uid: s.uid,
+            kind: s.kind,
+            trackId: '',
+          }));
+        resolve({ recordId: opts.recordId, ...summary, streamsEnded });
+      }
+    });
+    proc.on('error', (err) => {
+      if (settled) return;
+      settled = true;
+      reject(
+        new RecordingError(RecordingCodes.connectFailed, `cannot start the recorder process: ${err.message}`),
+      );
+    });
+    proc.on('exit', (code, signal) => {
+      if (proc.pid !== undefined && process.platform !== 'win32') {
+        try {
+          process.kill(-proc.pid, 'SIGKILL'); // its ffmpeg processes, if any are left
+        } catch {
+          // none
+        }
+      }
+      if (settled) return;
+      settled = true;
+      log.error({ recordId: opts.recordId, code, signal }, 'recorder: recovery process died');
+      reject(
+        new RecordingError(
+          RecordingCodes.processCrashed,
+          `the recovery process died (${signal ?? `exit code ${code}`})`,
+          { exitCode: code, signal },
+        ),
+      );
+    });
+    proc.send({
+      type: 'recover',
+      recordId: opts.recordId,
+      outputDir: path.resolve(opts.outputDir),
+      ffmpegPath: opts.ffmpegPath,
+    } satisfies ChildRecover);
+  });
+  result.catch(() => undefined);
+  return {
+    result,
+    abort() {
+      const pid = (child as ChildProcess | null)?.pid;
+      if (pid === undefined) return;
+      try {
+        if (process.platform !== 'win32') process.kill(-pid, 'SIGKILL');
+        else (child as ChildProcess | null)?.kill('SIGKILL');
+      } catch {
+        // gone
+      }
+    },
+  };
 }

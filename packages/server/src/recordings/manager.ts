@@ -20,13 +20,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { existsSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CallbackDispatcher } from '../callbacks/dispatcher.js';
+import { FFMPEG_HELP, type RecorderAvailability } from '../recorder/ffmpeg.js';
+import { JOURNAL_FILE } from '../recorder/journal.js';
 import {
   RecordingError,
+  recoverRecording,
   startRecording,
+  type RecoveredRecording,
+  type RecoveryRun,
   type Recording,
   type RecordingMediaType,
   type RecordingResult,
@@ -47,6 +53,8 @@ import {
 
 export type RecordingTrigger = 'auto' | 'api';
 
+type RecordingScope = RoomScope & { roomId: string; recordId: string };
+
 export interface RecordingManagerOptions {
   db: Db;
   registry: RoomRegistry;
@@ -57,6 +65,8 @@ export interface RecordingManagerOptions {
   recordingsDir: string;
   /** Resolves to a checked ffmpeg, or rejects saying why there is none. */
   ffmpeg(): Promise<string>;
+  /** Whether an ffmpeg was found (readiness); unknown when not given. */
+  ffmpegAvailability?(): RecorderAvailability;
   /** Object storage when recordings go to S3; null keeps them on local disk. */
   storage: ObjectStorage | null;
   keepLocalCopy: boolean;
@@ -101,7 +111,7 @@ interface AppRecordingSettings {
 /** Thrown to the REST API. */
 export class RecordingRequestError extends Error {
   constructor(
-    readonly code: 'ROOM_NOT_FOUND' | 'RECORDING_ACTIVE' | 'RECORDING_NOT_ACTIVE',
+    readonly code: 'ROOM_NOT_FOUND' | 'RECORDING_ACTIVE' | 'RECORDING_NOT_ACTIVE' | 'RECORDING_UNAVAILABLE',
     message: string,
   ) {
     super(message);
@@ -109,6 +119,9 @@ export class RecordingRequestError extends Error {
 }
 
 const maxAutoRestarts = 3;
+
+/** detail.reason of the 100001 sent when the server has no usable ffmpeg. */
+const FFMPEG_UNAVAILABLE = 'ffmpeg-unavailable';
 
 function newRecordId(): string {
   return `record_${randomBytes(10).toString('hex')}`;
@@ -122,6 +135,8 @@ export class RecordingManager {
   readonly #o: RecordingManagerOptions;
   readonly #rooms = new Map<string, LiveRoom>();
   readonly #finishing = new Set<Promise<void>>();
+  /** Recoveries of recordings a crash left (see recoverUnfinished), killed at shutdown. */
+  readonly #recoveries = new Set<RecoveryRun>();
   #closed = false;
 
   constructor(options: RecordingManagerOptions) {
@@ -197,7 +212,19 @@ export class RecordingManager {
     }
     const session = this.#begin(room, 'api', settings);
     await session.started;
+    if (session.failure?.detail['reason'] === FFMPEG_UNAVAILABLE) {
+      // Reported by callback too (100001, 99 status 3); the caller learns why at once.
+      throw new RecordingRequestError(
+        'RECORDING_UNAVAILABLE',
+        `Recording ${session.recordId} could not start: ${session.failure.message}`,
+      );
+    }
     return session.recordId;
+  }
+
+  /** Whether recordings can run (the recorder's ffmpeg), for readiness. */
+  availability(): RecorderAvailability {
+    return this.#o.ffmpegAvailability?.() ?? { available: null };
   }
 
   /** REST: stops the room's recording; resolves once it is stopping (the result comes by callback). */
@@ -214,41 +241,167 @@ export class RecordingManager {
   /** Waits for recordings being finished (composed, stored, reported). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const run of this.#recoveries) run.abort();
     for (const room of this.#rooms.values()) if (room.session) this.#finish(room.session);
     while (this.#finishing.size > 0) await Promise.allSettled([...this.#finishing]);
   }
 
   /**
-   * Recordings a previous process left unfinished (it died with them): each gets its failure
-   * (100105, the recorder died with the server), 11 and 99 status 3.
+   * Recordings a previous process left unfinished (it died with them: kill -9, power loss). Each
+   * one whose captures are on disk (its journal, recorder/journal.ts) is finished from them in the
+   * background, one at a time, and reported as a result cut short by the crash: 0 for the streams
+   * still open then, 50 (detail.reason 'cut-short-by-crash'), 11, 99 status 2. The others, and any
+   * whose recovery fails, get today's failure: 100105, 11, 99 status 3.
    */
-  async recoverUnfinished(): Promise<number> {
+  async recoverUnfinished(): Promise<{ failed: number; recovering: number }> {
     const rows = await this.#o.db
       .selectFrom('recordings')
       .selectAll()
       .where('status', 'in', ['recording', 'finishing'])
       .execute();
+    // Recordings this process runs itself are not left over (rooms may start before this runs).
+    const own = new Set<string>();
+    for (const room of this.#rooms.values()) if (room.session) own.add(room.session.recordId);
+    const toRecover: RecordingsTable[] = [];
+    let failed = 0;
     for (const row of rows) {
-      const scope = {
-        bizName: row.biz_name,
-        appId: row.app_id,
-        workspaceId: row.workspace_id,
-        roomId: row.room_id,
-        recordId: row.record_id,
-      };
-      const message = 'the server stopped while this recording was running';
-      this.#send(scope, RecordingCodes.processCrashed, { message, detail: { reason: 'server-restarted' } });
-      this.#send(scope, RecordingEventCodes.ended);
-      this.#send(scope, RecordingEventCodes.result, {}, { status: 3 });
-      await this.#update(row.record_id, {
-        status: 'failed',
-        failure_code: RecordingCodes.processCrashed,
-        failure_message: message,
-        ended_at: row.ended_at ?? this.#o.now(),
-      });
+      if (own.has(row.record_id)) continue;
+      const journal = path.join(this.#partsDir(row), JOURNAL_FILE);
+      if (existsSync(journal)) toRecover.push(row);
+      else {
+        await this.#reportLostToCrash(row, 'no capture of it was found on disk');
+        failed++;
+      }
     }
     await this.#o.dispatcher.persisted();
-    return rows.length;
+    if (toRecover.length > 0) {
+      const done = (async () => {
+        for (const row of toRecover) {
+          if (this.#closed) return; // the next start takes it up again
+          await this.#recoverOne(row);
+        }
+      })()
+        .catch((err: unknown) => this.#o.log.error({ err }, 'recording: recovery failed'))
+        .finally(() => this.#finishing.delete(done));
+      this.#finishing.add(done);
+    }
+    return { failed, recovering: toRecover.length };
+  }
+
+  /** Whether a callback of this recording with this code is in the outbox already. */
+  async #sent(recordId: string, eventCode: number): Promise<boolean> {
+    const row = await this.#o.db
+      .selectFrom('callback_events')
+      .select('id')
+      .where('order_key', '=', `rec:${recordId}`)
+      .where('event_code', '=', eventCode)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** What is left of a stored recording's parts (its journal; see keepJournal). */
+  async #removeParts(bizName: string, recordId: string): Promise<void> {
+    await rm(this.#partsDir({ biz_name: bizName, record_id: recordId }), {
+      recursive: true,
+      force: true,
+    }).catch((err: unknown) => this.#o.log.warn({ err, recordId }, 'recording: could not remove its parts'));
+  }
+
+  #partsDir(row: Pick<RecordingsTable, 'biz_name' | 'record_id'>): string {
+    return path.join(this.#o.recordingsDir, row.biz_name, `${row.record_id}.parts`);
+  }
+
+  #rowScope(row: RecordingsTable): RecordingScope {
+    return {
+      bizName: row.biz_name,
+      appId: row.app_id,
+      workspaceId: row.workspace_id,
+      roomId: row.room_id,
+      recordId: row.record_id,
+    };
+  }
+
+  /** The failure report of a recording the crash took: 100105, 11, 99 status 3. */
+  async #reportLostToCrash(row: RecordingsTable, why: string): Promise<void> {
+    const scope = this.#rowScope(row);
+    const message = 'the server stopped while this recording was running';
+    this.#send(scope, RecordingCodes.processCrashed, {
+      message,
+      detail: { reason: 'server-restarted', recovery: why },
+    });
+    this.#send(scope, RecordingEventCodes.ended);
+    this.#send(scope, RecordingEventCodes.result, {}, { status: 3 });
+    this.#o.metrics?.finished.inc({ result: 'failed' });
+    await this.#update(row.record_id, {
+      status: 'failed',
+      failure_code: RecordingCodes.processCrashed,
+      failure_message: `${message}; ${why}`,
+      ended_at: row.ended_at ?? this.#o.now(),
+    });
+  }
+
+  /** Makes the file of one recording the crash cut short, stores it and reports it (see above). */
+  async #recoverOne(row: RecordingsTable): Promise<void> {
+    const o = this.#o;
+    const scope = this.#rowScope(row);
+    const log = o.log.child({ component: 'recorder', recordId: row.record_id });
+    let ffmpegPath: string;
+    try {
+      ffmpegPath = await o.ffmpeg();
+    } catch (err) {
+      await this.#reportLostToCrash(
+        row,
+        `its captures could not be composed: no usable ffmpeg (${String(err)})`,
+      );
+      return;
+    }
+    const started = performance.now();
+    const run = recoverRecording({
+      recordId: row.record_id,
+      outputDir: path.dirname(this.#partsDir(row)),
+      ffmpegPath,
+      log,
+    });
+    this.#recoveries.add(run);
+    let result: RecoveredRecording;
+    try {
+      result = await run.result;
+    } catch (err) {
+      if (this.#closed) return; // aborted by shutdown: the next start takes it up again
+      const why = err instanceof Error ? err.message : String(err);
+      log.warn({ err: why }, 'recording: recovery after a crash failed');
+      await this.#reportLostToCrash(row, `its captures could not be recovered: ${why}`);
+      return;
+    } finally {
+      this.#recoveries.delete(run);
+    }
+    const lastMediaAt = result.recordStartTime + Math.round(result.durationMs);
+    if (result.recovery !== 'already-complete') {
+      for (const s of result.streamsEnded) {
+        this.#send(scope, RecordingEventCodes.streamRecorded, { uid: s.uid, kind: s.kind });
+      }
+      o.metrics?.failures.inc({ code: String(RecordingEventCodes.warning) });
+      this.#send(scope, RecordingEventCodes.warning, {
+        message:
+          'the recording was cut short by a crash of the server (killed or power loss); the file holds what was captured until then',
+        detail: {
+          reason: 'cut-short-by-crash',
+          recoveredMs: Math.round(result.durationMs),
+          lastMediaAt,
+        },
+      });
+    }
+    // The file may have been complete, its 11 sent, and only storing it cut short.
+    if (!(await this.#sent(row.record_id, RecordingEventCodes.ended))) {
+      this.#send(scope, RecordingEventCodes.ended);
+    }
+    await this.#update(row.record_id, { status: 'finishing', ended_at: row.ended_at ?? lastMediaAt });
+    await this.#store(scope, result);
+    await this.#removeParts(row.biz_name, row.record_id);
+    log.info(
+      { durationMs: result.durationMs, recoveryMs: Math.round(performance.now() - started) },
+      'recording recovered after a crash',
+    );
   }
 
   async #settings(bizName: string): Promise<AppRecordingSettings | null> {
@@ -297,7 +450,7 @@ export class RecordingManager {
   }
 
   #send(
-    scope: RoomScope & { roomId: string; recordId: string },
+    scope: RecordingScope,
     eventCode: number,
     extra: RecordingEventExtra = {},
     recordResult?: RecordResult,
@@ -362,7 +515,11 @@ export class RecordingManager {
     let rec: Recording;
     try {
       const ffmpegPath = await o.ffmpeg().catch((err: unknown) => {
-        throw new RecordingError(RecordingCodes.connectFailed, `no usable ffmpeg: ${String(err)}`);
+        throw new RecordingError(
+          RecordingCodes.connectFailed,
+          `recording is unavailable on this server: ${err instanceof Error ? err.message : String(err)}`,
+          { reason: FFMPEG_UNAVAILABLE, fix: FFMPEG_HELP },
+        );
       });
       await mkdir(outputDir, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
         throw new RecordingError(
@@ -376,6 +533,7 @@ export class RecordingManager {
         mediaType: session.mediaType,
         maxMixedStreams,
         ffmpegPath,
+        keepJournal: true, // removed once stored: a crash before that costs nothing
         router: o.routerFor(room.roomId),
         warnings: o.warnings,
         log: o.log.child({ component: 'recorder', recordId: session.recordId }),
@@ -477,7 +635,8 @@ export class RecordingManager {
           failure_message: session.failure?.message ?? 'the recorder failed',
         });
       } else {
-        await this.#store(session, result);
+        await this.#store(this.#scope(session), result);
+        await this.#removeParts(session.room.scope.bizName, session.recordId);
         this.#o.metrics?.finalize.observe((performance.now() - finishStart) / 1000);
       }
       this.#restartIfCrashed(session);
@@ -509,19 +668,18 @@ export class RecordingManager {
     void this.#autoStart(room);
   }
 
-  async #store(session: Session, result: RecordingResult): Promise<void> {
+  async #store(scope: RecordingScope, result: RecordingResult): Promise<void> {
     const o = this.#o;
-    const { room } = session;
     const bytes = await stat(result.file).then(
       (s) => s.size,
       () => result.bytes,
     );
     let fileType: 1 | 2 = 1;
     let filePath = o.localFileUrl({
-      workspace_id: room.scope.workspaceId,
-      app_id: room.scope.appId,
-      biz_name: room.scope.bizName,
-      record_id: session.recordId,
+      workspace_id: scope.workspaceId,
+      app_id: scope.appId,
+      biz_name: scope.bizName,
+      record_id: scope.recordId,
     });
     let objectKey: string | null = null;
     let localPath: string | null = result.file;
@@ -530,7 +688,7 @@ export class RecordingManager {
       try {
         const up = await o.storage.upload(
           result.file,
-          `${room.scope.bizName}/${session.recordId}.mp4`,
+          `${scope.bizName}/${scope.recordId}.mp4`,
           result.mediaType === 1 ? 'audio/mp4' : 'video/mp4',
         );
         fileType = 2;
@@ -545,7 +703,7 @@ export class RecordingManager {
         const kind = (err as { kind?: string }).kind;
         const attempts = (err as { attempts?: number }).attempts;
         o.metrics?.failures.inc({ code: String(RecordingEventCodes.uploadFailed) });
-        this.#send(this.#scope(session), RecordingEventCodes.uploadFailed, {
+        this.#send(scope, RecordingEventCodes.uploadFailed, {
           message: uploadFailure,
           detail: {
             ...(kind ? { reason: kind } : {}),
@@ -554,19 +712,19 @@ export class RecordingManager {
           },
         });
         o.log.warn(
-          { recordId: session.recordId, err: uploadFailure },
+          { recordId: scope.recordId, err: uploadFailure },
           'recording: upload failed, local file kept',
         );
       }
     }
     this.#send(
-      this.#scope(session),
+      scope,
       RecordingEventCodes.result,
       {},
       { status: 2, fileType, filePath, recordStartTime: result.recordStartTime, mediaType: result.mediaType },
     );
     o.metrics?.finished.inc({ result: 'done' });
-    await this.#update(session.recordId, {
+    await this.#update(scope.recordId, {
       status: 'done',
       record_start_time: result.recordStartTime,
       duration_ms: Math.round(result.durationMs),
@@ -581,7 +739,7 @@ export class RecordingManager {
     });
     o.log.info(
       {
-        recordId: session.recordId,
+        recordId: scope.recordId,
         fileType,
         bytes,
         durationMs: result.durationMs,

@@ -8,6 +8,7 @@ import {
   createHash,
   createPublicKey,
   generateKeyPair,
+  hkdfSync,
   randomBytes,
 } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -71,6 +72,14 @@ export class KeyVault {
     cipher.setAAD(Buffer.from(boundTo));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return `v1:${Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64')}`;
+  }
+
+  /**
+   * A key for one purpose (e.g. signing device cookies), derived from the master key with HKDF
+   * so the master key itself never signs anything and purposes cannot stand in for each other.
+   */
+  deriveKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#masterKey, Buffer.alloc(0), `parley ${purpose}`, 32));
   }
 
   decrypt(sealed: string, boundTo: string): string {

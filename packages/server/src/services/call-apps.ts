@@ -28,6 +28,7 @@ import { recordAudit } from './audit.js';
 import type { ServiceContext } from './context.js';
 import { getApp } from './apps.js';
 import { confirmPassword } from './users.js';
+import { insertSecret } from '../callbacks/secrets.js';
 
 type KeyMeta = Pick<CallAppKeysTable, 'id' | 'status' | 'fingerprint' | 'created_at' | 'retires_at'>;
 
@@ -239,6 +240,8 @@ export async function createCallApp(
       })
       .execute();
     await trx.insertInto('call_app_keys').values(key).execute();
+    // The callback signing secret comes with the call application (reading it never creates one).
+    await insertSecret(trx, ctx.vault, bizName, now);
     await recordAudit(trx, {
       workspaceId: access.workspaceId,
       actor: access.actor,

@@ -8,8 +8,11 @@ export interface Actor {
   /** What the audit log shows: the user's email, or `token:<name> (<email>)`. */
   label: string;
   via: 'session' | 'token';
-  /** For tokens: the workspace the token belongs to and the role it was given. */
-  token?: { tokenId: string; workspaceId: string; role: Role };
+  /**
+   * For tokens: the workspace the token belongs to, the role it was given and when it expires
+   * (a token it creates can have neither more nor longer).
+   */
+  token?: { tokenId: string; workspaceId: string; role: Role; expiresAt: number | null };
 }
 
 export interface ServiceContext {

@@ -45,3 +45,11 @@ export async function findSession(db: Db, cookieValue: string, now: number): Pro
 export async function deleteSession(db: Db, cookieValue: string): Promise<void> {
   await db.deleteFrom('sessions').where('id_hash', '=', sha256Hex(cookieValue)).execute();
 }
+
+/** Ends every session of a user, except the one whose cookie is `except`; returns how many ended. */
+export async function endUserSessions(db: Db, userId: string, except?: string): Promise<number> {
+  let q = db.deleteFrom('sessions').where('user_id', '=', userId);
+  if (except !== undefined) q = q.where('id_hash', '!=', sha256Hex(except));
+  const result = await q.executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

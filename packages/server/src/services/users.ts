@@ -1,4 +1,4 @@
-import type { User } from '@parley/protocol';
+import { passwordMinLength, type User } from '@parley/protocol';
 import { ParleyError, fieldError } from '../errors.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import { newUserId } from '../security/ids.js';
@@ -15,7 +15,8 @@ export function checkEmail(field: string, email: string): void {
 }
 
 export function checkNewPassword(field: string, password: string): void {
-  if (password.length < 12) throw fieldError(field, 'must be at least 12 characters', 'TOO_SHORT');
+  if (password.length < passwordMinLength)
+    throw fieldError(field, `must be at least ${passwordMinLength} characters`, 'TOO_SHORT');
 }
 
 export function toUser(row: UsersTable): User {

@@ -160,6 +160,10 @@ export class SignalingServer {
   #onConnection(ws: WebSocket): void {
     const bucket = new TokenBucket(this.opts.messagesPerSecond);
     let session: Session | null = null;
+    // One socket owns at most one session. Decided here, synchronously, when the first hello
+    // arrives: the credential checks that follow await the database, and a second hello sent
+    // meanwhile must not start a second session this socket would never detach.
+    let helloReceived = false;
     let strikes = 0;
     const helloTimer = setTimeout(() => {
       this.#sendRaw(ws, { type: 'bye', code: 'HELLO_TIMEOUT', message: 'No hello within the time allowed.' });
@@ -208,13 +212,17 @@ export class SignalingServer {
       }
       const message = parsed.message;
       if (message.type === 'hello') {
-        if (session) {
+        if (helloReceived) {
           this.#sendRaw(ws, {
             type: 'error',
-            error: { code: 'MESSAGE_INVALID', message: 'hello was already received.' },
+            error: {
+              code: 'HELLO_ALREADY_RECEIVED',
+              message: 'This connection already sent hello; one connection holds one session.',
+            },
           });
           return;
         }
+        helloReceived = true;
         clearTimeout(helloTimer);
         void this.#hello(ws, message).then((s) => {
           session = s;
@@ -283,6 +291,9 @@ export class SignalingServer {
       ws.close(4001, 'SERVER_SHUTTING_DOWN');
       return null;
     }
+    // The terminal hung up while its credential was checked: its close event has passed, so a
+    // session made now would never be detached (and would stay resumable for ever).
+    if (ws.readyState !== ws.OPEN) return null;
     let session: Session;
     let resumed = false;
     if (hello.resume) {
@@ -382,7 +393,16 @@ export class SignalingServer {
     try {
       const data = await this.#request(session, message);
       // A terminal hears "joined"/"left" only once the matching callback event is on disk.
-      await this.opts.persisted();
+      // When the database does not take it, the request fails (STORE_UNAVAILABLE, retryable)
+      // and a join is undone, so that the terminal's retry starts clean.
+      await this.opts.persisted().catch((err: unknown) => {
+        const joined = message.type === 'createRoom' || message.type === 'joinRoom';
+        if (joined && session.participant && !session.participant.hasLeft) {
+          session.participant.room.leave(session.participant, 'left');
+          session.participant = null;
+        }
+        throw err;
+      });
       session.send({ type: 'response', id: message.id, ok: true, data });
     } catch (err) {
       session.send({ type: 'response', id: message.id, ok: false, error: this.#toError(err) });
@@ -565,6 +585,8 @@ export class SignalingServer {
       return { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) };
     if (err instanceof RoomError) return { code: err.code, message: err.message };
     if (err instanceof MediaError) return { code: err.code, message: err.message };
+    if (err instanceof ParleyError && err.code === 'STORE_UNAVAILABLE')
+      return { code: err.code, message: err.message };
     this.opts.log.error({ err }, 'signaling request failed');
     return { code: 'MEDIA_FAILED', message: 'The media server could not complete the request.' };
   }

@@ -59,7 +59,13 @@ export async function openDb(opts: OpenDbOptions): Promise<OpenedDb> {
     close: () => (closed ??= db.destroy()),
   };
   try {
-    const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+    // With a schema of its own (tests), the migration tables are looked up in that schema only:
+    // Kysely otherwise finds another schema's kysely_migration_lock and skips creating its own.
+    const migrator = new Migrator({
+      db,
+      provider: migrationProvider(dialect),
+      ...(dialect === 'postgres' && opts.pgSchema ? { migrationTableSchema: opts.pgSchema } : {}),
+    });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) {

@@ -285,6 +285,35 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('call_apps').addColumn('proxy_secret_at', ms).execute();
       },
     },
+    '0005_callback_hardening': {
+      async up(db: AnyDb) {
+        // Each attempt goes to the call application's URL of the moment, and says which it was
+        // ('' for attempts made before this migration: the event's url applies).
+        await db.schema
+          .alterTable('callback_attempts')
+          .addColumn('url', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        // The dispatcher sleeps until the next retry: found through this index, not a scan.
+        await db.schema
+          .createIndex('callback_events_next_attempt')
+          .on('callback_events')
+          .columns(['status', 'next_attempt_at'])
+          .execute();
+      },
+    },
+    '0006_auth_hardening': {
+      async up(db: AnyDb) {
+        // The token that created a token: revoking or expiry of a parent ends its children.
+        await db.schema.alterTable('api_tokens').addColumn('parent_token_id', 'text').execute();
+        await db.schema
+          .createIndex('api_tokens_by_parent')
+          .on('api_tokens')
+          .columns(['parent_token_id'])
+          .execute();
+        // "Sign out everywhere" and a password change end sessions by user.
+        await db.schema.createIndex('sessions_by_user').on('sessions').columns(['user_id']).execute();
+      },
+    },
   };
 }
 

@@ -83,6 +83,8 @@ export interface ApiTokensTable {
   last_used_at: number | null;
   expires_at: number | null;
   revoked_at: number | null;
+  /** The token that created this one (its expiry and role cap this one's); null for console/CLI tokens. */
+  parent_token_id: string | null;
 }
 
 export interface AuditLogTable {
@@ -137,6 +139,8 @@ export interface CallbackAttemptsTable {
   success: number;
   error: string | null;
   response_excerpt: string | null;
+  /** The URL the attempt was sent to ('' before migration 0005: the event's url). */
+  url: Generated<string>;
 }
 
 export interface CallbackSecretsTable {

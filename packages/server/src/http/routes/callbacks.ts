@@ -6,13 +6,16 @@ import {
   CallbackDeliverySchema,
   CallbackSecretListSchema,
   ErrorBodySchema,
+  RetryNowRequestSchema,
   TestCallbackRequestSchema,
   TestCallbackResultSchema,
 } from '@parley/protocol';
 import {
+  createSecret,
   getSecrets,
   listDeliveries,
   redeliver,
+  retryNow,
   rotateSecrets,
   sendTestCallback,
 } from '../../callbacks/service.js';
@@ -78,6 +81,33 @@ export function callbackRoutes(app: FastifyInstance, deps: RouteDeps): void {
   );
 
   r.post(
+    `${base}/callbacks/retry-now`,
+    {
+      schema: {
+        tags,
+        summary:
+          "Make a waiting event due now, by eventId, roomId or orderKey (give one), after fixing the receiver; it goes to the call application's current URL (developer)",
+        params: CallAppParams,
+        body: RetryNowRequestSchema,
+        response: {
+          200: Type.Object({ items: Type.Array(CallbackDeliverySchema) }),
+          400: ErrorBodySchema,
+          404: ErrorBodySchema,
+        },
+      },
+    },
+    async (req) => ({
+      items: await retryNow(
+        cb,
+        await accessTo(deps, req, req.params.workspaceId),
+        req.params.appId,
+        req.params.bizName,
+        req.body,
+      ),
+    }),
+  );
+
+  r.post(
     `${base}/callbacks/test`,
     {
       schema: {
@@ -104,7 +134,8 @@ export function callbackRoutes(app: FastifyInstance, deps: RouteDeps): void {
     {
       schema: {
         tags,
-        summary: 'Callback signing secrets (developer)',
+        summary:
+          'Callback signing secrets (developer; audited). Empty for a call application made before secrets came with it: create one with POST',
         params: CallAppParams,
         response: { 200: CallbackSecretListSchema },
       },
@@ -117,6 +148,28 @@ export function callbackRoutes(app: FastifyInstance, deps: RouteDeps): void {
         req.params.bizName,
       ),
     }),
+  );
+
+  r.post(
+    `${base}/callback-secrets`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Create the signing secret of a call application that has none: 201; with one already active nothing changes: 200 (developer)',
+        params: CallAppParams,
+        response: { 200: CallbackSecretListSchema, 201: CallbackSecretListSchema },
+      },
+    },
+    async (req, reply) => {
+      const { created, items } = await createSecret(
+        cb,
+        await accessTo(deps, req, req.params.workspaceId),
+        req.params.appId,
+        req.params.bizName,
+      );
+      return reply.status(created ? 201 : 200).send({ items });
+    },
   );
 
   r.post(

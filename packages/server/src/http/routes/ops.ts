@@ -13,9 +13,18 @@ export function opsRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    // The callback outbox refused writes lately: not ready until a write succeeds again.
+    const store = deps.callbacks.dispatcher.storeHealth();
+    if (!store.ok) {
+      return reply.status(503).send({
+        code: 'STORE_UNAVAILABLE',
+        message: `The database does not take writes (callback events wait in memory since ${new Date(store.since).toISOString()}): ${store.reason}`,
+      });
+    }
     try {
       await sql`select 1`.execute(deps.svc.db);
-      return { status: 'ready' };
+      // Ready without recording too (calls work); the field says whether recordings can run.
+      return { status: 'ready', recording: deps.recordings.manager.availability() };
     } catch (err) {
       app.log.warn({ err }, 'readiness check failed');
       return reply.status(503).send({ code: 'NOT_READY', message: 'The database is not reachable.' });

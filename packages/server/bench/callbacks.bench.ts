@@ -285,9 +285,11 @@ async function blockedIdleCpu(kind: DbKind) {
 }
 
 if (!gc) console.log('(run with node --expose-gc for exact heap figures)');
+// The idle figure first, while the process is fresh: after the throughput runs its heap and
+// the pools and sockets they leave behind cost CPU of their own.
+const idle = await blockedIdleCpu('sqlite');
 const sqlite = await run('sqlite', memoryEvents);
 const postgres = await run('postgres', 0);
-const idle = await blockedIdleCpu('sqlite');
 const stall = await retryLateness('sqlite');
 console.log(
   `bench:callbacks — burst of ${burst} events; latency at ${offeredRate}/s for ${latencySeconds} s; memory over ${memoryEvents} events (SQLite)`,

@@ -497,7 +497,7 @@ const settings: Setting<keyof ParleyConfig>[] = [
   {
     key: 'callbackConcurrency',
     env: 'PARLEY_CALLBACK_CONCURRENCY',
-    default: 64,
+    default: 128,
     parse: intIn(1, 1024),
     doc: 'Most callback requests in flight at once, across all call applications.',
   },
@@ -651,7 +651,7 @@ const settings: Setting<keyof ParleyConfig>[] = [
   {
     key: 'callbackConcurrencyPerApp',
     env: 'PARLEY_CALLBACK_CONCURRENCY_PER_APP',
-    default: 32,
+    default: 64,
     parse: intIn(1, 1024),
     doc: 'Most callback requests one call application may have in flight at once (capped at `callbackConcurrency`), so a slow receiver cannot hold the delivery capacity of the others.',
   },

@@ -500,7 +500,7 @@ export type CallbackDeliveryQuery = Static<typeof CallbackDeliveryQuerySchema>;
 /** Which waiting event to make due now: one event, or the waiting event of a room or order key. */
 export const RetryNowRequestSchema = Type.Object(
   {
-    eventId: Type.Optional(Type.Integer({ minimum: 1 })),
+    eventId: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
     roomId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     orderKey: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
   },

@@ -170,6 +170,18 @@ for (const db of ['sqlite', 'postgres'] as DbKind[]) {
       const audit = await owner.get(`/api/v1/workspaces/default/audit?from=${huge}`);
       assert.equal(audit.status, 400);
       assert.equal(audit.body['field'], 'from');
+      // Event ids beyond what the store holds are a 400 naming the field, not a database error.
+      const redeliver = await owner.post(
+        `${callAppsUrl()}/${listed.bizName}/callbacks/${huge}/redeliver`,
+        {},
+      );
+      assert.equal(redeliver.status, 400, JSON.stringify(redeliver.body));
+      assert.equal(redeliver.body['field'], 'eventId');
+      const retryNow = await owner.post(`${callAppsUrl()}/${listed.bizName}/callbacks/retry-now`, {
+        eventId: Number(huge),
+      });
+      assert.equal(retryNow.status, 400, JSON.stringify(retryNow.body));
+      assert.equal(retryNow.body['field'], 'eventId');
     });
 
     it('renames in place and keeps the bizName', async () => {

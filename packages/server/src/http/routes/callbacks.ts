@@ -30,7 +30,7 @@ const EventParams = Type.Object({
   workspaceId: Type.String(),
   appId: Type.String(),
   bizName: Type.String(),
-  eventId: Type.Integer(),
+  eventId: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
 });
 const base = '/workspaces/:workspaceId/apps/:appId/call-apps/:bizName';
 const tags = ['callbacks'];

@@ -13,8 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { MediaRouter, type SfuConfig } from '../src/sfu/index.js';
-import { frameStartInfo } from '../src/sfu/rtp-payload.js';
-import { buildSenderReport, RTCP_PSFB } from '../src/sfu/rtcp.js';
+import { frameStartInfo } from '../src/rtp/rtp-payload.js';
+import { buildSenderReport, RTCP_PSFB } from '../src/rtp/rtcp.js';
 import {
   FfmpegNotFoundError,
   gridRects,

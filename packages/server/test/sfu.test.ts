@@ -1,8 +1,8 @@
 /**
- * The media plane (packages/server/src/sfu): SDP trimming and RTCP wire helpers, then the router
- * with in-process node-datachannel peers (exact bytes, RTCP routing, close cascade, process exit),
- * then real Chromium pages that publish their fake camera and microphone through it and must
- * decode each other. Everything binds 127.0.0.1; every wait is bounded.
+ * The media plane (packages/server/src/sfu): SDP trimming and the RTCP wire helpers (src/rtp),
+ * then the router with in-process node-datachannel peers (exact bytes, RTCP routing, close
+ * cascade, process exit), then real Chromium pages that publish their fake camera and microphone
+ * through it and must decode each other. Everything binds 127.0.0.1; every wait is bounded.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,7 +34,7 @@ import {
   RTCP_RR,
   RTCP_RTPFB,
   RTCP_SR,
-} from '../src/sfu/rtcp.js';
+} from '../src/rtp/rtcp.js';
 import { TestPublisher, TestSubscriber, waitFor } from './sfu-fixtures/peers.js';
 import { startHarness, type Harness } from './sfu-fixtures/harness.js';
 import { launchSfuChromium, SfuPage, type PageStats } from './sfu-fixtures/browser.js';

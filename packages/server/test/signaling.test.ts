@@ -319,6 +319,76 @@ describe('signaling and rooms', () => {
     assert.equal(missing.body['code'], 'ROOM_NOT_FOUND');
   });
 
+  it("sends room events to the room's other participants only, and empties the per-room index as they go", async () => {
+    const index = (roomId: string) => [...(server.signaling.roomSessions().get(roomId) ?? [])].sort();
+    const selfOf = (res: { data?: Record<string, unknown> }) => String(res.data?.['self']);
+    /** Every broadcast to `c` so far has arrived once a ping it sends afterwards is answered. */
+    const settled = async (...cs: SignalClient[]) => {
+      for (const c of cs) assert.equal((await c.request({ type: 'ping' })).ok, true);
+    };
+    const heard = (c: SignalClient, type: string) => c.messages.filter((m) => m.type === type);
+
+    // Two rooms of one bizName.
+    const a1 = await connect('ix_a1');
+    const createdA = await a1.request({ type: 'createRoom' });
+    const roomA = String(createdA.data?.['roomId']);
+    const a2 = await connect('ix_a2');
+    const a2Joined = await a2.request({ type: 'joinRoom', roomId: roomA });
+    const b1 = await connect('ix_b1');
+    const createdB = await b1.request({ type: 'createRoom' });
+    const roomB = String(createdB.data?.['roomId']);
+    const b2 = await connect('ix_b2');
+    const b2Joined = await b2.request({ type: 'joinRoom', roomId: roomB });
+    assert.deepEqual(index(roomA), [selfOf(createdA), selfOf(a2Joined)].sort());
+    assert.deepEqual(index(roomB), [selfOf(createdB), selfOf(b2Joined)].sort());
+    await a1.waitFor((m) => m.type === 'participantJoined');
+    await b1.waitFor((m) => m.type === 'participantJoined');
+
+    // A third joins room A: its two others hear it, itself and room B do not.
+    const a3 = await connect('ix_a3');
+    const a3Joined = await a3.request({ type: 'joinRoom', roomId: roomA });
+    assert.deepEqual(index(roomA), [selfOf(createdA), selfOf(a2Joined), selfOf(a3Joined)].sort());
+    for (const c of [a1, a2]) {
+      const joined = await c.waitType('participantJoined');
+      assert.equal((joined['participant'] as { uid: string }).uid, 'ix_a3');
+    }
+    await settled(a1, a2, a3, b1, b2);
+    for (const c of [a1, a2, a3, b1, b2]) assert.deepEqual(heard(c, 'participantJoined'), []);
+
+    // Leave: out of the index; room A's others hear it, room B does not.
+    assert.equal((await a3.request({ type: 'leaveRoom' })).ok, true);
+    assert.deepEqual(index(roomA), [selfOf(createdA), selfOf(a2Joined)].sort());
+    for (const c of [a1, a2]) assert.equal((await c.waitType('participantLeft'))['uid'], 'ix_a3');
+    await settled(a1, a2, a3, b1, b2);
+    for (const c of [a1, a2, a3, b1, b2]) assert.deepEqual(heard(c, 'participantLeft'), []);
+
+    // Replaced: the same uid joins again from a new session; the old participant leaves the index.
+    const a2Again = await connect('ix_a2');
+    const a2AgainJoined = await a2Again.request({ type: 'joinRoom', roomId: roomA });
+    assert.equal((await a2.waitType('bye'))['code'], 'SESSION_REPLACED');
+    assert.deepEqual(index(roomA), [selfOf(createdA), selfOf(a2AgainJoined)].sort());
+    assert.equal((await a1.waitType('participantLeft'))['reason'], 'replaced');
+    const rejoined = (await a1.waitType('participantJoined'))['participant'] as { participantId: string };
+    assert.equal(rejoined.participantId, selfOf(a2AgainJoined));
+
+    // Disconnected past the grace period: out of the index.
+    a2Again.ws.terminate();
+    const dropped = await a1.waitType('participantLeft', 3000);
+    assert.equal(dropped['reason'], 'disconnected');
+    assert.deepEqual(index(roomA), [selfOf(createdA)]);
+
+    // The last one leaves: room A has no entry at all.
+    assert.equal((await a1.request({ type: 'leaveRoom' })).ok, true);
+    assert.equal(server.signaling.roomSessions().has(roomA), false);
+
+    // Room B destroyed through the API: its entry goes with it, and room A's terminals hear nothing.
+    assert.equal((await owner.delete(`${callAppsUrl()}/${app.bizName}/rooms/${roomB}`)).status, 204);
+    for (const c of [b1, b2]) assert.equal((await c.waitType('roomClosed'))['reason'], 'closed');
+    assert.equal(server.signaling.roomSessions().has(roomB), false);
+    await settled(a1, a3);
+    for (const c of [a1, a3]) assert.deepEqual(heard(c, 'roomClosed'), []);
+  });
+
   it('hands the room to the newer session when the same uid joins twice', async () => {
     const first = await connect('twin');
     const roomId = String((await first.request({ type: 'createRoom' })).data?.['roomId']);

@@ -12,7 +12,7 @@
 import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChildAddStream, ChildInit, RecordingSummary } from './protocol.js';
-import type { RtpCodec } from '../sfu/types.js';
+import type { RtpCodec } from '../rtp/types.js';
 
 export const JOURNAL_FILE = 'journal.json';
 const JOURNAL_VERSION = 1;

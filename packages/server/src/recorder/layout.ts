@@ -34,7 +34,7 @@
  *
  * The filters used exist in ffmpeg 4.1 as well as in 5.x-7.x (the recorder runs the system's ffmpeg).
  */
-import type { MediaKind } from '../sfu/types.js';
+import type { MediaKind } from '../rtp/types.js';
 import type { LayoutOptions, RecordingMediaType } from './protocol.js';
 
 export interface ComposeSegment {

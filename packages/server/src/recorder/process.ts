@@ -70,9 +70,9 @@ import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'n
 import { availableParallelism, setPriority as osSetPriority } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { isRtcp, parseSenderReport, rtcpPackets } from '../sfu/rtcp.js';
-import { frameStartInfo, videoPayloadCodec, type VideoPayloadCodec } from '../sfu/rtp-payload.js';
-import type { MediaKind, RtpCodec } from '../sfu/types.js';
+import { isRtcp, parseSenderReport, rtcpPackets } from '../rtp/rtcp.js';
+import { frameStartInfo, videoPayloadCodec, type VideoPayloadCodec } from '../rtp/rtp-payload.js';
+import type { MediaKind, RtpCodec } from '../rtp/types.js';
 import {
   concatList,
   planMux,

@@ -2,7 +2,7 @@
  * What the recorder's parent (recording.ts) and its child process (process.ts) say to each other
  * over the IPC channel (JSON), and the contract codes they report. Plain data only.
  */
-import type { MediaKind, RtpCodec } from '../sfu/types.js';
+import type { MediaKind, RtpCodec } from '../rtp/types.js';
 
 /** mPaaS recording codes this module reports (see docs in recording.ts for what triggers each). */
 export const RecordingCodes = {

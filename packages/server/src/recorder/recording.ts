@@ -60,7 +60,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TypedEventEmitter } from '../sfu/events.js';
 import type { MediaRouter } from '../sfu/router.js';
-import type { MediaKind, PublishedTrack, SfuLogger, TapEndedEvent } from '../sfu/types.js';
+import type { PublishedTrack, SfuLogger, TapEndedEvent } from '../sfu/types.js';
+import type { MediaKind } from '../rtp/types.js';
 import {
   RecordingCodes,
   type ChildInit,

@@ -12,7 +12,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { frameStartInfo, videoPayloadCodec, type VideoPayloadCodec } from './rtp-payload.js';
+import { frameStartInfo, videoPayloadCodec, type VideoPayloadCodec } from '../rtp/rtp-payload.js';
 import type { PacketSink, SourceTrack } from './transports.js';
 import type { TapStats, TrackEndReason } from './types.js';
 

@@ -45,8 +45,8 @@ import {
   rtcpPackets,
   senderReportOnly,
   type ReportBlock,
-} from './rtcp.js';
-import { NackTracker, ReceiveStats } from './rtp-stats.js';
+} from '../rtp/rtcp.js';
+import { NackTracker, ReceiveStats } from '../rtp/rtp-stats.js';
 import {
   candidateKey,
   rewriteCandidate,

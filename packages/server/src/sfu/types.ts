@@ -1,6 +1,11 @@
-/** Public types of the media plane (see router.ts for the API and its semantics). */
+/**
+ * Public types of the media plane (see router.ts for the API and its semantics). The RTP types
+ * it shares with the recorder live in rtp/types.ts and are re-exported here.
+ */
+import type { MediaKind, RtpCodec, RtpHeaderExtension } from '../rtp/types.js';
 
-export type MediaKind = 'audio' | 'video';
+export type { MediaKind, RtpCodec, RtpHeaderExtension } from '../rtp/types.js';
+
 export type VideoCodecName = 'VP8' | 'H264';
 export type TransportRole = 'publisher' | 'subscriber';
 /** PeerConnection state as libdatachannel reports it, plus 'closed' when we close it. */
@@ -41,22 +46,6 @@ export interface SfuConfig {
   /** Video packets kept per subscriber to answer its NACKs (RtcpNackResponder). ~1.2 KB each;
    * 512 is ~3 s of 1.5 Mbit/s video. Default 512. */
   nackBufferPackets?: number;
-}
-
-export interface RtpCodec {
-  /** 'audio/opus', 'video/VP8', 'video/H264' */
-  mimeType: string;
-  payloadType: number;
-  clockRate: number;
-  channels?: number;
-  /** The a=fmtp parameters, verbatim. */
-  fmtp?: string;
-  rtcpFeedback: string[];
-}
-
-export interface RtpHeaderExtension {
-  id: number;
-  uri: string;
 }
 
 /** A track a participant publishes; plain data, safe to serialise for signaling. */

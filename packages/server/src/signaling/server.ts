@@ -95,6 +95,13 @@ export class SignalingServer {
   readonly #wss: WebSocketServer;
   readonly #sessions = new Map<string, Session>();
   readonly #byParticipant = new Map<string, Session>();
+  /**
+   * The sessions in each room (room id → participant id → session), so that a broadcast visits
+   * the room's sessions only. Added when a session joins; removed on the room's userLeft, which
+   * every way out goes through (leave, replaced, disconnected past the grace, removed, room
+   * closed); a room's entry goes with its last session.
+   */
+  readonly #roomSessions = new Map<string, Map<string, Session>>();
   readonly #media = new Map<string, RoomMedia>();
   /** The egress rule of each call application, as of its latest hello. */
   readonly #egress = new Map<string, string[] | null>();
@@ -106,6 +113,8 @@ export class SignalingServer {
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxMessageBytes * 4 });
     this.#wss.on('connection', (ws) => this.#onConnection(ws));
     opts.registry.on('userLeft', (e) => {
+      const members = this.#roomSessions.get(e.roomId);
+      if (members?.delete(e.participantId) && members.size === 0) this.#roomSessions.delete(e.roomId);
       this.#broadcast(
         e.roomId,
         { type: 'participantLeft', participantId: e.participantId, uid: e.uid, reason: e.reason },
@@ -134,6 +143,11 @@ export class SignalingServer {
     }
     this.#wss.handleUpgrade(request, socket, head, (ws) => this.#wss.emit('connection', ws, request));
     return true;
+  }
+
+  /** A snapshot of the per-room index (room id → participant ids), for tests and diagnostics. */
+  roomSessions(): Map<string, string[]> {
+    return new Map([...this.#roomSessions].map(([roomId, members]) => [roomId, [...members.keys()]]));
   }
 
   stats(): { sessions: number; connected: number } {
@@ -488,6 +502,9 @@ export class SignalingServer {
     const participant = room.join(session.uid);
     session.participant = participant;
     this.#byParticipant.set(participant.participantId, session);
+    let members = this.#roomSessions.get(room.roomId);
+    if (!members) this.#roomSessions.set(room.roomId, (members = new Map()));
+    members.set(participant.participantId, session);
     participant.on('tracksChanged', (tracks) => {
       this.#broadcast(
         room.roomId,
@@ -573,8 +590,11 @@ export class SignalingServer {
     return peer;
   }
 
+  /** To the room's other sessions (one whose participant is leaving, before its userLeft, is skipped). */
   #broadcast(roomId: string, message: ServerMessage, exceptParticipantId: string): void {
-    for (const [participantId, session] of this.#byParticipant) {
+    const members = this.#roomSessions.get(roomId);
+    if (!members) return;
+    for (const [participantId, session] of members) {
       if (participantId === exceptParticipantId || session.room?.roomId !== roomId) continue;
       session.send(message);
     }

@@ -10,7 +10,7 @@
  *              { type: 'close' } → closes everything and lets the process end
  */
 import { PeerConnection, type Track } from 'node-datachannel';
-import { buildNack, isRtcp } from '../../src/sfu/rtcp.js';
+import { buildNack, isRtcp } from '../../src/rtp/rtcp.js';
 
 type Message =
   | { type: 'offer'; sdp: string; videoSsrc: number }

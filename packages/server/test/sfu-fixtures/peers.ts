@@ -5,7 +5,7 @@
  * another process), with full ICE gathering on their side, everything on 127.0.0.1.
  */
 import { Audio, PeerConnection, Video, type Track } from 'node-datachannel';
-import { buildRtp, isRtcp, rtcpPackets } from '../../src/sfu/rtcp.js';
+import { buildRtp, isRtcp, rtcpPackets } from '../../src/rtp/rtcp.js';
 
 export const AUDIO_PT = 111;
 export const VIDEO_PT = 96;

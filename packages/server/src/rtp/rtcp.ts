@@ -1,6 +1,7 @@
 /**
- * The few RTP/RTCP wire helpers the SFU needs (RFC 3550, 4585, 5104, draft-alvestrand-rmcat-remb).
- * Everything works on Buffers, without copies on the parsing side.
+ * The few RTP/RTCP wire helpers the SFU and the recorder need (RFC 3550, 4585, 5104,
+ * draft-alvestrand-rmcat-remb). Everything works on Buffers, without copies on the parsing side,
+ * and without native dependencies: the recorder's child process uses them too.
  */
 
 export const RTCP_SR = 200;

@@ -573,7 +573,9 @@ describe('recorder: SFU RTP tap', () => {
             keyFrames: { intervalMs: 300, forMs: 700 },
           },
         );
-        await waitFor('PLI at start and repeated', () => plis() >= before + 3, 3000);
+        // One at start and at least one repeat: the third (due at 600 ms of a 700 ms window) may
+        // fall outside the window when timers slip on a loaded machine.
+        await waitFor('PLI at start and repeated', () => plis() >= before + 2, 3000);
         await sleep(700);
         const settled = plis();
         await sleep(700);
@@ -1196,12 +1198,15 @@ describe('recorder: Chromium pages publishing their fake camera and microphone',
         const bothBands = { top: energy(both, 0, 0, 64, 5), left: energy(both, 0, 8, 7, 28) };
         assert.ok(bothBands.top < 10 && bothBands.left > 40, `two tiles ${JSON.stringify(bothBands)}`);
         // Chrome's fake camera is one capturer for the whole browser: when both participants sit
-        // on one timeline, both tiles show the very same frame (frames one apart differ by > 4).
-        // An encoder under load may drop a frame here and there: judge by the median.
+        // on one timeline, both tiles show the same capture instant. Each page's encoder picks its
+        // own frames of the 30 fps capture for the 15 fps recording, so the tiles may be one
+        // capture frame (33 ms) apart: neighbouring frames differ by about 2.2 (Chromium 156.0.8078.114;
+        // the same frame by under 0.2), frames 100 ms apart by far more. An encoder under load may
+        // drop a frame here and there: judge by the median.
         const diffs = await halvesDiffs(result.file, (bJoined + 800) / 1000, (bLeft - 300) / 1000);
         const median = [...diffs].sort((x, y) => x - y)[Math.floor(diffs.length / 2)]!;
         assert.ok(
-          diffs.length > 20 && median < 1.5,
+          diffs.length > 20 && median < 3.5,
           `A and B show the same capture instant: ${diffs.map((d) => d.toFixed(1)).join(' ')}`,
         );
         console.log(

@@ -1198,15 +1198,17 @@ describe('recorder: Chromium pages publishing their fake camera and microphone',
         const bothBands = { top: energy(both, 0, 0, 64, 5), left: energy(both, 0, 8, 7, 28) };
         assert.ok(bothBands.top < 10 && bothBands.left > 40, `two tiles ${JSON.stringify(bothBands)}`);
         // Chrome's fake camera is one capturer for the whole browser: when both participants sit
-        // on one timeline, both tiles show the same capture instant. Each page's encoder picks its
-        // own frames of the 30 fps capture for the 15 fps recording, so the tiles may be one
-        // capture frame (33 ms) apart: neighbouring frames differ by about 2.2 (Chromium 156.0.8078.114;
-        // the same frame by under 0.2), frames 100 ms apart by far more. An encoder under load may
-        // drop a frame here and there: judge by the median.
+        // on one timeline, both tiles show the same capture instant, give or take one frame of the
+        // 15 fps recording. Each tile takes its stream's latest frame at each output tick, and each
+        // page's encoder picks its own frames of the 30 fps capture, so the tiles may be 0, 1 or 2
+        // capture frames (up to 66 ms) apart: measured on Chromium 156.0.8078.114, the same frame
+        // differs by under 0.2, one apart by about 2.2, two apart by about 4.4 (the difference grows
+        // with the distance), so 100 ms (three apart) and worse fail. An encoder under load may drop
+        // a frame here and there: judge by the median.
         const diffs = await halvesDiffs(result.file, (bJoined + 800) / 1000, (bLeft - 300) / 1000);
         const median = [...diffs].sort((x, y) => x - y)[Math.floor(diffs.length / 2)]!;
         assert.ok(
-          diffs.length > 20 && median < 3.5,
+          diffs.length > 20 && median < 5.5,
           `A and B show the same capture instant: ${diffs.map((d) => d.toFixed(1)).join(' ')}`,
         );
         console.log(

@@ -60,12 +60,31 @@ describe('console in Chromium', () => {
     contexts.push(context);
     const page = await context.newPage();
     page.setDefaultTimeout(10_000);
+    watchProblems(page);
     await page.goto(`${server.url}/`);
     await page.getByTestId('login-email').fill(email);
     await page.getByTestId('login-password').fill(password);
     await page.getByTestId('login-submit').click();
     await page.waitForURL(/\/w\/default\/apps\/default\/call-apps$/);
     return page;
+  }
+
+  // What went wrong in a page (API answers >= 400, page errors, console errors), so a failed
+  // wait says why instead of only timing out.
+  const problems = new WeakMap<Page, string[]>();
+  function watchProblems(page: Page): void {
+    const seen: string[] = [];
+    problems.set(page, seen);
+    page.on('response', (r) => {
+      if (r.status() >= 400) seen.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
+    });
+    page.on('pageerror', (e) => seen.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') seen.push(`console: ${m.text()}`);
+    });
+  }
+  function problemsOf(page: Page): string {
+    return (problems.get(page) ?? []).join('\n') || '(no failed request, page error or console error)';
   }
 
   async function apiList(search: string): Promise<CallAppList> {
@@ -88,9 +107,24 @@ describe('console in Chromium', () => {
   it('logs in, creates a call application and shows all five columns of the seed list', async () => {
     const page = await signedInPage(adminEmail, adminPassword);
     await page.getByTestId('create-call-app').click();
-    await page.getByTestId('call-app-name-input').fill('Browser made');
+    const input = page.getByTestId('call-app-name-input');
+    await input.fill('Browser made');
+    assert.equal(await input.inputValue(), 'Browser made');
+    const createCall = page.waitForResponse(
+      (r) => r.request().method() === 'POST' && /\/call-apps$/.test(new URL(r.url()).pathname),
+    );
     await page.getByTestId('call-app-create-ok').click();
-    await page.getByTestId('cell-name').getByText('Browser made', { exact: true }).waitFor();
+    const answer = await createCall.catch((e: unknown) => {
+      throw new Error(`no create request was sent: ${String(e)}\n${problemsOf(page)}`);
+    });
+    assert.equal(answer.status(), 201, `${await answer.text()}\n${problemsOf(page)}`);
+    await page
+      .getByTestId('cell-name')
+      .getByText('Browser made', { exact: true })
+      .waitFor()
+      .catch((e: unknown) => {
+        throw new Error(`the new row did not show: ${String(e)}\n${problemsOf(page)}`);
+      });
     const created = (await apiList('Browser made')).items[0];
     assert.ok(created, 'the call application exists in the API');
     const row = page.getByTestId(`call-app-row-${created.bizName}`);

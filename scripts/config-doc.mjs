@@ -29,7 +29,7 @@ function renderSetting(s) {
 /** The text between the markers, one section per setting in the order of the settings list. */
 export function renderSettings(reference) {
   const note =
-    '<!-- Generated from the `doc` of each setting in packages/server/src/config/config.ts by `npm run docs:config`: edit them there. -->';
+    '<!-- Generated from the `doc` of each setting in packages/server/src/config/settings.ts by `npm run docs:config`: edit them there. -->';
   return [note, ...reference.map(renderSetting)].join('\n\n');
 }
 

@@ -17,7 +17,7 @@ describe('configuration reference (docs/configuration.md)', () => {
     const expected = await renderConfigDoc(doc, configReference());
     assert.ok(
       doc === expected,
-      'docs/configuration.md is out of date with packages/server/src/config/config.ts: run `npm run docs:config`' +
+      'docs/configuration.md is out of date with packages/server/src/config/settings.ts: run `npm run docs:config`' +
         ` (settings missing from it: ${
           configReference()
             .filter((s) => !doc.includes(`### \`${s.key}\``))

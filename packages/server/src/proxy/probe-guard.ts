@@ -12,42 +12,28 @@
  * IPv4-mapped IPv6 addresses (::ffff:127.0.0.1) are judged as the IPv4 address they carry
  * (node's BlockList does so).
  */
-import { BlockList, isIP } from 'node:net';
+import {
+  cidrBlockList,
+  ipFamily,
+  isMetadataHostName,
+  ranges,
+  subnetList,
+  type Subnet,
+} from '../net/address-class.js';
 
 /** What each refused range is, for the message. */
-const refusedRanges: [network: string, prefix: number, what: string][] = [
-  ['0.0.0.0', 8, 'an unspecified ("this network") address'],
-  ['127.0.0.0', 8, 'a loopback address'],
-  ['169.254.0.0', 16, 'a link-local address (where cloud metadata services answer)'],
-  ['100.100.100.200', 32, 'the Alibaba Cloud metadata address'],
-  ['::', 128, 'the unspecified address'],
-  ['::1', 128, 'a loopback address'],
-  ['fe80::', 10, 'a link-local address'],
-  ['fd00:ec2::254', 128, 'the AWS metadata address'],
+const refusedRanges: [range: Subnet, what: string][] = [
+  [ranges.thisNetworkV4, 'an unspecified ("this network") address'],
+  [ranges.loopbackV4, 'a loopback address'],
+  [ranges.linkLocalV4, 'a link-local address (where cloud metadata services answer)'],
+  [ranges.alibabaMetadataV4, 'the Alibaba Cloud metadata address'],
+  [ranges.unspecifiedV6, 'the unspecified address'],
+  [ranges.loopbackV6, 'a loopback address'],
+  [ranges.linkLocalV6, 'a link-local address'],
+  [ranges.awsMetadataV6, 'the AWS metadata address'],
 ];
 
-/** Host names of cloud metadata services (they resolve to link-local addresses, or are meant to). */
-const metadataNames: ReadonlySet<string> = new Set([
-  'metadata',
-  'metadata.google.internal',
-  'metadata.goog',
-  'instance-data',
-  'instance-data.ec2.internal',
-  'metadata.tencentyun.com',
-]);
-
-function subnets(entries: readonly [network: string, prefix: number][]): BlockList {
-  const list = new BlockList();
-  for (const [network, prefix] of entries) {
-    list.addSubnet(network, prefix, isIP(network) === 6 ? 'ipv6' : 'ipv4');
-  }
-  return list;
-}
-
-const refused = refusedRanges.map(([network, prefix, what]) => ({
-  what,
-  list: subnets([[network, prefix]]),
-}));
+const refused = refusedRanges.map(([range, what]) => ({ what, list: subnetList([range]) }));
 
 /** The setting that allows a refused address, named in every refusal. */
 export const probeAllowSetting = 'proxyProbeAllowNetworks';
@@ -62,18 +48,12 @@ export class ProbeAddressRefused extends Error {
  * `allowNetworks` are the operator's CIDRs (or single addresses) that are probed all the same.
  */
 export function probeRefusal(host: string, address: string, allowNetworks: readonly string[]): string | null {
-  const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-  const allowed = subnets(
-    allowNetworks.map((cidr) => {
-      const [network, prefix] = cidr.split('/') as [string, string | undefined];
-      return [network, Number(prefix ?? (isIP(network) === 6 ? 128 : 32))];
-    }),
-  );
+  const family = ipFamily(address);
+  const allowed = cidrBlockList(allowNetworks);
   if (allowed.check(address, family)) return null;
   const where = host === address ? address : `${host} (${address})`;
   const hint = `"Test proxy" does not send to it unless the server setting ${probeAllowSetting} lists it`;
-  const name = host.toLowerCase().replace(/\.$/, '');
-  if (metadataNames.has(name)) return `${where} is a cloud metadata service: ${hint}`;
+  if (isMetadataHostName(host)) return `${where} is a cloud metadata service: ${hint}`;
   const range = refused.find((r) => r.list.check(address, family));
   return range ? `${where} is ${range.what}: ${hint}` : null;
 }

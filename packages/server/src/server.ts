@@ -17,7 +17,9 @@ import { openDb, type OpenedDb } from './store/db.js';
 import { makePrivateDir, tightenDataDir } from './store/data-dir.js';
 import { RoomRegistry } from './rooms/room.js';
 import { SignalingServer } from './signaling/server.js';
-import { sfuMediaPlane, type SfuMediaPlane } from './signaling/sfu-media.js';
+import { sfuMediaPlane } from './live/sfu-room-media.js';
+import type { MediaPlane } from './live/room-media.js';
+import { LiveCalls } from './live/live-calls.js';
 import { createFfmpegLocator } from './recorder/ffmpeg.js';
 import { RecordingManager } from './recordings/manager.js';
 import { mediaPolicyFor } from './proxy/service.js';
@@ -55,7 +57,8 @@ export interface RunningServer {
   readonly rooms: RoomRegistry;
   readonly signaling: SignalingServer;
   readonly dispatcher: CallbackDispatcher;
-  readonly media: SfuMediaPlane;
+  readonly media: MediaPlane;
+  readonly calls: LiveCalls;
   readonly recordings: RecordingManager;
   /** Idempotent; resolves when everything is closed. */
   close(): Promise<void>;
@@ -147,6 +150,24 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       },
       log.child({ component: 'sfu' }),
     );
+    const egressDenied = new Counter({
+      name: 'parley_media_egress_denied_total',
+      help: "Media connections closed because they came from outside the call application's proxy egress IPs",
+      labelNames: ['bizName'] as const,
+      registers: [metrics.registry],
+    });
+    // The one owner of each live call: made with its room, ended with it.
+    const calls = new LiveCalls({
+      rooms,
+      media,
+      onRemoteDenied: (e) => {
+        egressDenied.inc({ bizName: e.bizName });
+        log.warn(
+          { bizName: e.bizName, roomId: e.roomId, uid: e.uid, address: e.address, port: e.port },
+          "media from an address outside the call application's proxy egress IPs dropped (connection closed)",
+        );
+      },
+    });
     if (config.recordingStorage === 's3') {
       const problems = checkObjectStorageConfig(s3ConfigOf(config));
       if (problems.length > 0) {
@@ -167,8 +188,7 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     let baseUrl = config.publicUrl.replace(/\/+$/, '');
     const recordings: RecordingManager = new RecordingManager({
       db: db.db,
-      registry: rooms,
-      routerFor: (roomId) => media.routerFor(roomId),
+      calls,
       dispatcher,
       recordingsDir: config.recordingsDir,
       ffmpeg: ffmpeg.locate,
@@ -190,7 +210,6 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     // After the rooms (whose destruction stops recordings), before the dispatcher (which must
     // take their last callbacks).
     closers.push(() => recordings.close());
-    rooms.on('roomDestroyed', (e) => media.closeRoom(e.roomId));
     // Rooms close before the dispatcher so their last events reach the outbox.
     closers.push(() => rooms.close('shutdown'));
 
@@ -215,16 +234,9 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     closers.push(() => app.close());
 
     closers.push(() => media.close());
-    const egressDenied = new Counter({
-      name: 'parley_media_egress_denied_total',
-      help: "Media connections closed because they came from outside the call application's proxy egress IPs",
-      labelNames: ['bizName'] as const,
-      registers: [metrics.registry],
-    });
     const signaling = new SignalingServer({
       db: db.db,
-      registry: rooms,
-      media,
+      calls,
       log,
       now: services.now,
       persisted: () => dispatcher.persisted(),
@@ -239,13 +251,6 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
           credentialTtlSeconds: config.proxyCredentialTtlSeconds,
           now: services.now(),
         }),
-      onRemoteDenied: (e) => {
-        egressDenied.inc({ bizName: e.bizName });
-        log.warn(
-          { bizName: e.bizName, roomId: e.roomId, uid: e.uid, address: e.address, port: e.port },
-          "media from an address outside the call application's proxy egress IPs dropped (connection closed)",
-        );
-      },
     });
     closers.push(() => signaling.close());
     app.server.on('upgrade', (request, socket, head) => {
@@ -306,6 +311,7 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
       signaling,
       dispatcher,
       media,
+      calls,
       recordings,
       // Cascade: signaling (terminals told goodbye) → HTTP → rooms (last room events) →
       // dispatcher (outbox writes and in-flight attempts finish) → callback sender → database.

@@ -86,7 +86,12 @@ class Setup {
     let publisher: ReplayPublisher | null = null;
     if (clips) {
       publisher = new ReplayPublisher(participantId, clips);
-      await publisher.publish(this.server.media.routerFor(room));
+      await publisher.publish(
+        this.server.calls
+          .list()
+          .find((c) => c.roomId === room)!
+          .router(),
+      );
       publisher.play();
     }
     const t: Terminal = {

@@ -1,8 +1,9 @@
 /**
- * What signaling needs from the media plane for one room. The SFU implements it; signaling
+ * What a live call needs from the media plane for its room. The SFU implements it; the call
  * never touches RTP, and the SFU never sees credentials, rooms or sockets.
  */
 import type { MediaKind } from '@parley/protocol';
+import type { MediaRouter } from '../sfu/index.js';
 
 export interface RoomMedia {
   /** A participant's offer (sendonly audio/video) → the server's answer and the kinds it carries. */
@@ -19,6 +20,8 @@ export interface RoomMedia {
   removeParticipant(participantId: string): void;
   /** Media only from and to these addresses (a proxy's egress IPs); null: any. */
   setRemoteAddressPolicy(addresses: readonly string[] | null): void;
+  /** The room's router, for local consumers of its tracks (the recorder's taps). */
+  readonly router: MediaRouter;
   /** Idempotent. */
   close(): void;
 }
@@ -33,8 +36,11 @@ export interface RoomMediaEvents {
 }
 
 export interface MediaPlane {
-  createRoomMedia(roomId: string, events: RoomMediaEvents): RoomMedia;
-  /** Idempotent. */
+  /** A room's media: its own router, closed with RoomMedia.close(). */
+  createRoomMedia(events: RoomMediaEvents): RoomMedia;
+  /** Rooms whose media is open. */
+  rooms(): number;
+  /** Idempotent: closes every room's media still open. */
   close(): void;
 }
 

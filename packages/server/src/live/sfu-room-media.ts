@@ -1,7 +1,7 @@
-/** The SFU (one MediaRouter per room) behind the signaling layer's media interface. */
+/** The SFU (one MediaRouter per room) behind the live call's media interface. */
 import type { MediaKind } from '@parley/protocol';
 import { MediaRouter, SfuError, resolveSfuConfig, type SfuConfig, type SfuLogger } from '../sfu/index.js';
-import { MediaError, type MediaPlane, type RoomMedia, type RoomMediaEvents } from './media.js';
+import { MediaError, type MediaPlane, type RoomMedia, type RoomMediaEvents } from './room-media.js';
 
 function mapError(err: unknown): never {
   if (err instanceof SfuError) {
@@ -35,6 +35,7 @@ class SfuRoomMedia implements RoomMedia {
 
   constructor(router: MediaRouter, events: RoomMediaEvents) {
     this.#router = router;
+    this.router = router;
     this.#router.on('localCandidate', (c) =>
       events.onCandidate(c.participantId, c.transportId, c.candidate, c.mid),
     );
@@ -109,6 +110,8 @@ class SfuRoomMedia implements RoomMedia {
     if (!this.#router.closed) this.#router.setRemoteAddressPolicy(addresses);
   }
 
+  readonly router: MediaRouter;
+
   close(): void {
     this.#router.close();
   }
@@ -118,51 +121,24 @@ class SfuRoomMedia implements RoomMedia {
   }
 }
 
-export interface SfuMediaPlane extends MediaPlane {
-  /** Live rooms with a router. */
-  rooms(): number;
-  /**
-   * The room's router, made on first use by either side: signaling (terminals publishing and
-   * subscribing) or the recorder (which taps it). It closes with the room's media, or with
-   * closeRoom() when signaling never used it.
-   */
-  routerFor(roomId: string): MediaRouter;
-  /** Idempotent: closes the room's router if it is still open. */
-  closeRoom(roomId: string): void;
-}
-
-/** Validates the SFU configuration once (at start) and makes a router per room. */
-export function sfuMediaPlane(config: SfuConfig, log: SfuLogger): SfuMediaPlane {
+/** Validates the SFU configuration once (at start); each room's media gets its own router. */
+export function sfuMediaPlane(config: SfuConfig, log: SfuLogger): MediaPlane {
   resolveSfuConfig(config);
-  const routers = new Map<string, MediaRouter>();
-  const routerFor = (roomId: string): MediaRouter => {
-    let router = routers.get(roomId);
-    if (!router) {
-      router = new MediaRouter(config, log);
-      routers.set(roomId, router);
-    }
-    return router;
-  };
-  const closeRoom = (roomId: string): void => {
-    const router = routers.get(roomId);
-    routers.delete(roomId);
-    router?.close();
-  };
+  const open = new Set<RoomMedia>();
   return {
-    createRoomMedia(roomId: string, events: RoomMediaEvents): RoomMedia {
-      const media = new SfuRoomMedia(routerFor(roomId), events);
+    createRoomMedia(events: RoomMediaEvents): RoomMedia {
+      const media = new SfuRoomMedia(new MediaRouter(config, log), events);
+      open.add(media);
       const close = media.close.bind(media);
       media.close = () => {
+        open.delete(media);
         close();
-        closeRoom(roomId);
       };
       return media;
     },
-    routerFor,
-    closeRoom,
-    rooms: () => routers.size,
+    rooms: () => open.size,
     close(): void {
-      for (const roomId of [...routers.keys()]) closeRoom(roomId);
+      for (const media of [...open]) media.close();
     },
   };
 }

@@ -14,9 +14,9 @@
  * always a final 99: status 3, or status 2 when a file was still saved (an upload failure, 100201,
  * keeps the local file: 99 status 2 with fileType 1).
  *
- * Why the room model is watched rather than asked: rooms emit events synchronously and the call
- * application's settings come from the database, so each live room is tracked from its creation
- * (participants included) and a recording that starts a moment later still sees everyone.
+ * A recording belongs to its live call (live/live-call.ts): the call hands it each participant
+ * who joins or leaves and finishes it when the call ends; auto-recording starts as each call
+ * starts (the call application's settings are read from the database then).
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -39,8 +39,9 @@ import {
   type RecordingWarning,
 } from '../recorder/recording.js';
 import { RecordingCodes } from '../recorder/protocol.js';
-import type { RoomRegistry, RoomScope } from '../rooms/room.js';
-import type { MediaRouter } from '../sfu/router.js';
+import type { CallRecording, LiveCall } from '../live/live-call.js';
+import type { LiveCalls } from '../live/live-calls.js';
+import type { RoomScope } from '../rooms/room.js';
 import type { Db, RecordingsTable } from '../store/schema.js';
 import type { RecordingMetrics } from './metrics.js';
 import type { ObjectStorage } from './object-storage.js';
@@ -57,9 +58,8 @@ type RecordingScope = RoomScope & { roomId: string; recordId: string };
 
 export interface RecordingManagerOptions {
   db: Db;
-  registry: RoomRegistry;
-  /** The room's media router (made on first use). */
-  routerFor(roomId: string): MediaRouter;
+  /** The live calls, whose recordings this runs. */
+  calls: LiveCalls;
   dispatcher: CallbackDispatcher;
   /** Finished files go to `${recordingsDir}/${bizName}/${recordId}.mp4`. */
   recordingsDir: string;
@@ -78,20 +78,9 @@ export interface RecordingManagerOptions {
   now(): number;
 }
 
-interface LiveRoom {
-  scope: RoomScope;
-  roomId: string;
-  /** participantId → uid of everyone in the room now. */
-  participants: Map<string, string>;
-  closed: boolean;
-  session: Session | null;
-  /** Auto-recordings restarted after a recorder crash (bounded). */
-  restarts: number;
-}
-
-interface Session {
-  recordId: string;
-  room: LiveRoom;
+/** One recording run, held by its call while the call has it. */
+interface Session extends CallRecording {
+  call: LiveCall;
   trigger: RecordingTrigger;
   mediaType: RecordingMediaType;
   rec: Recording | null;
@@ -133,7 +122,8 @@ function asMediaType(n: number): RecordingMediaType {
 
 export class RecordingManager {
   readonly #o: RecordingManagerOptions;
-  readonly #rooms = new Map<string, LiveRoom>();
+  /** Recordings started and not yet finished or failed to start. */
+  readonly #running = new Set<Session>();
   readonly #finishing = new Set<Promise<void>>();
   /** Recoveries of recordings a crash left (see recoverUnfinished), killed at shutdown. */
   readonly #recoveries = new Set<RecoveryRun>();
@@ -141,76 +131,40 @@ export class RecordingManager {
 
   constructor(options: RecordingManagerOptions) {
     this.#o = options;
-    const { registry } = options;
-    registry.on('roomCreated', (e) => {
-      const room: LiveRoom = {
-        scope: { bizName: e.bizName, appId: e.appId, workspaceId: e.workspaceId },
-        roomId: e.roomId,
-        participants: new Map(),
-        closed: false,
-        session: null,
-        restarts: 0,
-      };
-      this.#rooms.set(this.#key(e.bizName, e.roomId), room);
-      void this.#autoStart(room);
-    });
-    registry.on('userJoined', (e) => {
-      const room = this.#rooms.get(this.#key(e.bizName, e.roomId));
-      if (!room) return;
-      room.participants.set(e.participantId, e.uid);
-      room.session?.rec?.addParticipant(e.participantId, e.uid);
-    });
-    registry.on('userLeft', (e) => {
-      const room = this.#rooms.get(this.#key(e.bizName, e.roomId));
-      if (!room) return;
-      room.participants.delete(e.participantId);
-      room.session?.rec?.removeParticipant(e.participantId);
-    });
-    registry.on('roomDestroyed', (e) => {
-      const key = this.#key(e.bizName, e.roomId);
-      const room = this.#rooms.get(key);
-      this.#rooms.delete(key);
-      if (!room) return;
-      room.closed = true;
-      if (room.session) this.#finish(room.session);
-    });
-  }
-
-  #key(bizName: string, roomId: string): string {
-    return `${bizName}/${roomId}`;
+    options.calls.onCallStarted((call) => void this.#autoStart(call));
   }
 
   /** Recordings running or being finished. */
   activeCount(): number {
     let n = this.#finishing.size;
-    for (const room of this.#rooms.values()) if (room.session && !room.session.finishing) n++;
+    for (const session of this.#running) if (!session.finishing) n++;
     return n;
   }
 
   /** The recording in progress in a room, if any, with its recorder's process id (operations). */
   activeRecording(bizName: string, roomId: string): { recordId: string; pid: number | null } | null {
-    const session = this.#rooms.get(this.#key(bizName, roomId))?.session;
-    if (!session) return null;
-    return { recordId: session.recordId, pid: session.rec?.pid ?? null };
+    const recording = this.#o.calls.find(bizName, roomId)?.recording;
+    if (!recording) return null;
+    return { recordId: recording.recordId, pid: recording.pid };
   }
 
   /** REST: starts recording a live room with the call application's settings. */
   async start(bizName: string, roomId: string): Promise<string> {
-    const room = this.#rooms.get(this.#key(bizName, roomId));
-    if (!room || room.closed || this.#closed) {
+    const call = this.#o.calls.find(bizName, roomId);
+    if (!call || this.#closed) {
       throw new RecordingRequestError('ROOM_NOT_FOUND', `No live room ${roomId} for this bizName.`);
     }
-    if (room.session) {
+    if (call.recording) {
       throw new RecordingRequestError(
         'RECORDING_ACTIVE',
-        `Room ${roomId} is already being recorded (${room.session.recordId}).`,
+        `Room ${roomId} is already being recorded (${call.recording.recordId}).`,
       );
     }
     const settings = await this.#settings(bizName);
-    if (room.session || room.closed) {
+    if (call.recording || call.closed) {
       throw new RecordingRequestError('RECORDING_ACTIVE', `Room ${roomId} is already being recorded.`);
     }
-    const session = this.#begin(room, 'api', settings);
+    const session = this.#begin(call, 'api', settings);
     await session.started;
     if (session.failure?.detail['reason'] === FFMPEG_UNAVAILABLE) {
       // Reported by callback too (100001, 99 status 3); the caller learns why at once.
@@ -229,20 +183,19 @@ export class RecordingManager {
 
   /** REST: stops the room's recording; resolves once it is stopping (the result comes by callback). */
   stop(bizName: string, roomId: string): string {
-    const room = this.#rooms.get(this.#key(bizName, roomId));
-    const session = room?.session;
-    if (!room || !session) {
+    const recording = this.#o.calls.find(bizName, roomId)?.recording;
+    if (!recording) {
       throw new RecordingRequestError('RECORDING_NOT_ACTIVE', `Room ${roomId} is not being recorded.`);
     }
-    this.#finish(session);
-    return session.recordId;
+    recording.finish();
+    return recording.recordId;
   }
 
   /** Waits for recordings being finished (composed, stored, reported). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
     for (const run of this.#recoveries) run.abort();
-    for (const room of this.#rooms.values()) if (room.session) this.#finish(room.session);
+    for (const session of [...this.#running]) this.#finish(session);
     while (this.#finishing.size > 0) await Promise.allSettled([...this.#finishing]);
   }
 
@@ -261,7 +214,7 @@ export class RecordingManager {
       .execute();
     // Recordings this process runs itself are not left over (rooms may start before this runs).
     const own = new Set<string>();
-    for (const room of this.#rooms.values()) if (room.session) own.add(room.session.recordId);
+    for (const session of this.#running) own.add(session.recordId);
     const toRecover: RecordingsTable[] = [];
     let failed = 0;
     for (const row of rows) {
@@ -418,20 +371,20 @@ export class RecordingManager {
     };
   }
 
-  async #autoStart(room: LiveRoom): Promise<void> {
+  async #autoStart(call: LiveCall): Promise<void> {
     try {
-      const settings = await this.#settings(room.scope.bizName);
-      if (!settings?.autoRecord || room.session || room.closed || this.#closed) return;
-      this.#begin(room, 'auto', settings);
+      const settings = await this.#settings(call.scope.bizName);
+      if (!settings?.autoRecord || call.recording || call.closed || this.#closed) return;
+      this.#begin(call, 'auto', settings);
     } catch (err) {
-      this.#o.log.error({ err, roomId: room.roomId }, 'recording: could not read the call application');
+      this.#o.log.error({ err, roomId: call.roomId }, 'recording: could not read the call application');
     }
   }
 
-  #begin(room: LiveRoom, trigger: RecordingTrigger, settings: AppRecordingSettings | null): Session {
+  #begin(call: LiveCall, trigger: RecordingTrigger, settings: AppRecordingSettings | null): Session {
     const session: Session = {
       recordId: newRecordId(),
-      room,
+      call,
       trigger,
       mediaType: settings?.mediaType ?? 0,
       rec: null,
@@ -439,14 +392,21 @@ export class RecordingManager {
       finishing: null,
       failure: null,
       initialised: false,
+      get pid() {
+        return session.rec?.pid ?? null;
+      },
+      addParticipant: (participantId, uid) => session.rec?.addParticipant(participantId, uid),
+      removeParticipant: (participantId) => session.rec?.removeParticipant(participantId),
+      finish: () => this.#finish(session),
     };
-    room.session = session;
+    call.recording = session;
+    this.#running.add(session);
     session.started = this.#run(session, settings?.maxMixedStreams ?? 9);
     return session;
   }
 
   #scope(session: Session) {
-    return { ...session.room.scope, roomId: session.room.roomId, recordId: session.recordId };
+    return { ...session.call.scope, roomId: session.call.roomId, recordId: session.recordId };
   }
 
   #send(
@@ -483,7 +443,7 @@ export class RecordingManager {
 
   /** Starts the recorder; a failure to start is reported (code, then 99 status 3). */
   async #run(session: Session, maxMixedStreams: number): Promise<void> {
-    const { room } = session;
+    const room = session.call;
     const o = this.#o;
     const outputDir = path.join(o.recordingsDir, room.scope.bizName);
     await o.db
@@ -534,7 +494,7 @@ export class RecordingManager {
         maxMixedStreams,
         ffmpegPath,
         keepJournal: true, // removed once stored: a crash before that costs nothing
-        router: o.routerFor(room.roomId),
+        router: room.router(),
         warnings: o.warnings,
         log: o.log.child({ component: 'recorder', recordId: session.recordId }),
       });
@@ -553,7 +513,7 @@ export class RecordingManager {
         failure_message: failure.message,
         ended_at: o.now(),
       });
-      if (room.session === session) room.session = null;
+      this.#release(session);
       o.log.warn(
         { recordId: session.recordId, code: failure.code, err: failure.message },
         'recording: not started',
@@ -583,7 +543,7 @@ export class RecordingManager {
       // A failure while the call goes on (the recorder crashed): this recording is over.
       if (!session.finishing) this.#finish(session);
     });
-    for (const [participantId, uid] of room.participants) rec.addParticipant(participantId, uid);
+    for (const [participantId, uid] of room.participants()) rec.addParticipant(participantId, uid);
     if (room.closed || this.#closed) this.#finish(session);
   }
 
@@ -636,7 +596,7 @@ export class RecordingManager {
         });
       } else {
         await this.#store(this.#scope(session), result);
-        await this.#removeParts(session.room.scope.bizName, session.recordId);
+        await this.#removeParts(session.call.scope.bizName, session.recordId);
         this.#o.metrics?.finalize.observe((performance.now() - finishStart) / 1000);
       }
       this.#restartIfCrashed(session);
@@ -646,26 +606,32 @@ export class RecordingManager {
       )
       .finally(() => {
         this.#finishing.delete(done);
-        if (session.room.session === session) session.room.session = null;
+        this.#release(session);
       });
     session.finishing = done;
     this.#finishing.add(done);
   }
 
+  /** The session is over: its call no longer holds it. */
+  #release(session: Session): void {
+    this.#running.delete(session);
+    if (session.call.recording === session) session.call.recording = null;
+  }
+
   /** An auto-recording whose recorder died while the call goes on starts again (new recordId). */
   #restartIfCrashed(session: Session): void {
-    const { room } = session;
+    const call = session.call;
     if (
       session.trigger !== 'auto' ||
       session.failure?.code !== RecordingCodes.processCrashed ||
-      room.closed ||
+      call.closed ||
       this.#closed ||
-      room.restarts >= maxAutoRestarts
+      call.recordingRestarts >= maxAutoRestarts
     )
       return;
-    room.restarts += 1;
-    room.session = null;
-    void this.#autoStart(room);
+    call.recordingRestarts += 1;
+    this.#release(session);
+    void this.#autoStart(call);
   }
 
   async #store(scope: RecordingScope, result: RecordingResult): Promise<void> {

@@ -24,22 +24,16 @@ import { verifyCredential } from '../credentials/verify.js';
 import { ParleyError } from '../errors.js';
 import type { MediaPolicy } from '../proxy/service.js';
 import type { Db } from '../store/schema.js';
-import {
-  RoomError,
-  type LeaveReason,
-  type Participant,
-  type Room,
-  type RoomRegistry,
-  type RoomScope,
-} from '../rooms/room.js';
-import { MediaError, type MediaPlane, type RoomMedia } from './media.js';
+import { RoomError, type LeaveReason, type Participant, type RoomScope } from '../rooms/room.js';
+import type { LiveCall } from '../live/live-call.js';
+import type { LiveCalls } from '../live/live-calls.js';
+import { MediaError } from '../live/room-media.js';
 import { parseClientMessage } from './validate.js';
 import { TokenBucket } from './rate-limit.js';
 
 export interface SignalingOptions {
   db: Db;
-  registry: RoomRegistry;
-  media: MediaPlane;
+  calls: LiveCalls;
   log: FastifyBaseLogger;
   now: () => number;
   /** Resolves once the room events emitted so far are durable (the callbacks outbox). */
@@ -55,8 +49,6 @@ export interface SignalingOptions {
    * through its proxy) and which addresses the SFU takes its rooms' media from.
    */
   mediaPolicy(bizName: string, uid: string): Promise<MediaPolicy>;
-  /** A transport of a room connected from an address outside its call application's egress IPs. */
-  onRemoteDenied(e: { bizName: string; roomId: string; uid: string; address: string; port: number }): void;
 }
 
 class SignalingFailure extends Error {
@@ -74,6 +66,10 @@ class Session {
   readonly resumeToken = randomBytes(24).toString('base64url');
   socket: WebSocket | null = null;
   participant: Participant | null = null;
+  /** The call the participant is in (its owner: media, broadcasts, recording). */
+  call: LiveCall | null = null;
+  /** The call application's proxy egress IPs as of this session's latest hello (null: any). */
+  egress: readonly string[] | null = null;
   graceTimer: NodeJS.Timeout | null = null;
   ended = false;
 
@@ -82,8 +78,9 @@ class Session {
     readonly scope: RoomScope,
   ) {}
 
-  get room(): Room | null {
-    return this.participant && !this.participant.hasLeft ? this.participant.room : null;
+  /** The call this session's participant is still in. */
+  get liveCall(): LiveCall | null {
+    return this.participant && !this.participant.hasLeft ? this.call : null;
   }
 
   send(message: ServerMessage): void {
@@ -94,17 +91,8 @@ class Session {
 export class SignalingServer {
   readonly #wss: WebSocketServer;
   readonly #sessions = new Map<string, Session>();
+  /** The session of each participant in a call, until the participant leaves. */
   readonly #byParticipant = new Map<string, Session>();
-  /**
-   * The sessions in each room (room id → participant id → session), so that a broadcast visits
-   * the room's sessions only. Added when a session joins; removed on the room's userLeft, which
-   * every way out goes through (leave, replaced, disconnected past the grace, removed, room
-   * closed); a room's entry goes with its last session.
-   */
-  readonly #roomSessions = new Map<string, Map<string, Session>>();
-  readonly #media = new Map<string, RoomMedia>();
-  /** The egress rule of each call application, as of its latest hello. */
-  readonly #egress = new Map<string, string[] | null>();
   #closed = false;
 
   constructor(private readonly opts: SignalingOptions) {
@@ -112,25 +100,6 @@ export class SignalingServer {
     // MESSAGE_TOO_LARGE answer instead of a dropped connection.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxMessageBytes * 4 });
     this.#wss.on('connection', (ws) => this.#onConnection(ws));
-    opts.registry.on('userLeft', (e) => {
-      const members = this.#roomSessions.get(e.roomId);
-      if (members?.delete(e.participantId) && members.size === 0) this.#roomSessions.delete(e.roomId);
-      this.#broadcast(
-        e.roomId,
-        { type: 'participantLeft', participantId: e.participantId, uid: e.uid, reason: e.reason },
-        e.participantId,
-      );
-      this.#media.get(e.roomId)?.removeParticipant(e.participantId);
-      const session = this.#byParticipant.get(e.participantId);
-      this.#byParticipant.delete(e.participantId);
-      if (session && (e.reason === 'removed' || e.reason === 'roomClosed')) {
-        session.send({
-          type: 'roomClosed',
-          roomId: e.roomId,
-          reason: e.reason === 'removed' ? 'removed' : 'closed',
-        });
-      }
-    });
   }
 
   /** Hands `/signal/v1` upgrades to the WebSocket server; returns false for other paths. */
@@ -145,9 +114,14 @@ export class SignalingServer {
     return true;
   }
 
-  /** A snapshot of the per-room index (room id → participant ids), for tests and diagnostics. */
+  /** The terminals in each live call (room id → participant ids), for tests and diagnostics. */
   roomSessions(): Map<string, string[]> {
-    return new Map([...this.#roomSessions].map(([roomId, members]) => [roomId, [...members.keys()]]));
+    return new Map(
+      this.opts.calls
+        .list()
+        .filter((c) => c.memberIds().length > 0)
+        .map((c) => [c.roomId, c.memberIds()]),
+    );
   }
 
   stats(): { sessions: number; connected: number } {
@@ -165,8 +139,6 @@ export class SignalingServer {
       session.send({ type: 'bye', code: 'SERVER_SHUTTING_DOWN', message: 'The server is shutting down.' });
       session.socket?.close(4001, 'SERVER_SHUTTING_DOWN');
     }
-    for (const media of this.#media.values()) media.close();
-    this.#media.clear();
     for (const ws of this.#wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
@@ -299,8 +271,6 @@ export class SignalingServer {
       ws.close(1011, 'INTERNAL');
       return null;
     }
-    // Rooms made from now on for this application follow its latest egress rule.
-    this.#egress.set(verified.bizName, policy.egressIps);
     if (this.#closed) {
       ws.close(4001, 'SERVER_SHUTTING_DOWN');
       return null;
@@ -330,6 +300,8 @@ export class SignalingServer {
         return null;
       }
       session = existing;
+      session.egress = policy.egressIps;
+      session.liveCall?.setEgress(session.egress);
       if (session.graceTimer) clearTimeout(session.graceTimer);
       session.graceTimer = null;
       const old = session.socket;
@@ -342,10 +314,11 @@ export class SignalingServer {
         appId: verified.appId,
         workspaceId: verified.workspaceId,
       });
+      session.egress = policy.egressIps;
       this.#sessions.set(session.sessionId, session);
     }
     session.socket = ws;
-    const room = session.room;
+    const call = session.liveCall;
     session.send({
       type: 'welcome',
       v: signalingVersion,
@@ -357,9 +330,9 @@ export class SignalingServer {
       iceServers: policy.iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
       iceTransportPolicy: policy.iceTransportPolicy,
       mediaProxy: policy.mediaProxy,
-      room: room && session.participant ? room.state(session.participant) : null,
+      room: call && session.participant ? call.room.state(session.participant) : null,
       limits: {
-        maxParticipants: this.opts.registry.options.maxParticipants,
+        maxParticipants: this.opts.calls.rooms.options.maxParticipants,
         maxMessageBytes: this.opts.maxMessageBytes,
         messagesPerSecond: this.opts.messagesPerSecond,
       },
@@ -392,13 +365,10 @@ export class SignalingServer {
   async #dispatch(session: Session, message: Exclude<ClientMessage, { type: 'hello' }>): Promise<void> {
     if (message.type === 'candidate') {
       try {
-        const { room, participant } = this.#inRoom(session);
-        this.#mediaOf(room).addRemoteCandidate(
-          participant.participantId,
-          message.transportId,
-          message.candidate,
-          message.mid,
-        );
+        const { call, participant } = this.#inRoom(session);
+        call
+          .media()
+          .addRemoteCandidate(participant.participantId, message.transportId, message.candidate, message.mid);
       } catch (err) {
         session.send({ type: 'error', error: this.#toError(err) });
       }
@@ -414,6 +384,7 @@ export class SignalingServer {
         if (joined && session.participant && !session.participant.hasLeft) {
           session.participant.room.leave(session.participant, 'left');
           session.participant = null;
+          session.call = null;
         }
         throw err;
       });
@@ -429,46 +400,46 @@ export class SignalingServer {
         return { time: this.opts.now() };
       case 'createRoom': {
         this.#notInRoom(session);
-        const room = this.opts.registry.create(session.scope, session.uid);
-        return this.#join(session, room);
+        return this.#join(session, this.opts.calls.create(session.scope, session.uid));
       }
       case 'joinRoom': {
         this.#notInRoom(session);
-        return this.#join(session, this.opts.registry.get(session.scope.bizName, m.roomId));
+        return this.#join(session, this.opts.calls.get(session.scope.bizName, m.roomId));
       }
       case 'leaveRoom': {
-        const { room, participant } = this.#inRoom(session);
-        room.leave(participant, 'left');
+        const { call, participant } = this.#inRoom(session);
+        call.room.leave(participant, 'left');
         session.participant = null;
+        session.call = null;
         return {};
       }
       case 'publish': {
-        const { room, participant } = this.#inRoom(session);
-        const result = await this.#mediaOf(room).publish(participant.participantId, m.sdp);
+        const { call, participant } = this.#inRoom(session);
+        const result = await call.media().publish(participant.participantId, m.sdp);
         participant.setTracks(result.kinds);
         return { transportId: result.transportId, sdp: result.answerSdp };
       }
       case 'unpublish': {
-        const { room, participant } = this.#inRoom(session);
+        const { call, participant } = this.#inRoom(session);
         if (participant.tracks.length === 0)
           throw new SignalingFailure('NOT_PUBLISHING', 'Nothing is published.');
-        participant.setTracks(this.#mediaOf(room).unpublish(participant.participantId, m.kind));
+        participant.setTracks(call.unpublish(participant.participantId, m.kind));
         return {};
       }
       case 'subscribe': {
-        const { room, participant } = this.#inRoom(session);
-        this.#peer(room, m.participantId, participant);
-        const result = await this.#mediaOf(room).subscribe(participant.participantId, m.participantId);
+        const { call, participant } = this.#inRoom(session);
+        this.#peer(call, m.participantId, participant);
+        const result = await call.media().subscribe(participant.participantId, m.participantId);
         return { transportId: result.transportId, sdp: result.offerSdp };
       }
       case 'unsubscribe': {
-        const { room, participant } = this.#inRoom(session);
-        this.#mediaOf(room).unsubscribe(participant.participantId, m.participantId);
+        const { call, participant } = this.#inRoom(session);
+        call.media().unsubscribe(participant.participantId, m.participantId);
         return {};
       }
       case 'answer': {
-        const { room, participant } = this.#inRoom(session);
-        await this.#mediaOf(room).setAnswer(participant.participantId, m.transportId, m.sdp);
+        const { call, participant } = this.#inRoom(session);
+        await call.media().setAnswer(participant.participantId, m.transportId, m.sdp);
         return {};
       }
       case 'mute': {
@@ -481,7 +452,8 @@ export class SignalingServer {
     }
   }
 
-  #join(session: Session, room: Room) {
+  #join(session: Session, call: LiveCall) {
+    const room = call.room;
     // The same uid in the same room twice: the newer session takes over.
     for (const other of room.participants.values()) {
       if (other.uid !== session.uid) continue;
@@ -489,6 +461,7 @@ export class SignalingServer {
       room.leave(other, 'replaced' satisfies LeaveReason);
       if (previous && previous !== session) {
         previous.participant = null;
+        previous.call = null;
         previous.send({
           type: 'bye',
           code: 'SESSION_REPLACED',
@@ -499,88 +472,30 @@ export class SignalingServer {
         this.#sessions.delete(previous.sessionId);
       }
     }
-    const participant = room.join(session.uid);
+    call.setEgress(session.egress);
+    const participant = call.join(session.uid, session);
     session.participant = participant;
+    session.call = call;
     this.#byParticipant.set(participant.participantId, session);
-    let members = this.#roomSessions.get(room.roomId);
-    if (!members) this.#roomSessions.set(room.roomId, (members = new Map()));
-    members.set(participant.participantId, session);
-    participant.on('tracksChanged', (tracks) => {
-      this.#broadcast(
-        room.roomId,
-        { type: 'tracksChanged', participantId: participant.participantId, tracks },
-        participant.participantId,
-      );
-    });
-    // Announced here rather than on the registry's userJoined, which fires before the session
-    // knows its participant.
-    this.#broadcast(
-      room.roomId,
-      { type: 'participantJoined', participant: participant.info() },
-      participant.participantId,
-    );
+    participant.on('left', () => this.#byParticipant.delete(participant.participantId));
     return room.state(participant);
   }
 
-  #mediaOf(room: Room): RoomMedia {
-    let media = this.#media.get(room.roomId);
-    if (!media) {
-      media = this.opts.media.createRoomMedia(room.roomId, {
-        onCandidate: (participantId, transportId, candidate, mid) => {
-          this.#byParticipant.get(participantId)?.send({ type: 'candidate', transportId, candidate, mid });
-        },
-        onPublishedKindsChanged: (participantId, kinds) => {
-          const participant = room.participants.get(participantId);
-          if (participant && participant.tracks.length !== kinds.length) participant.setTracks(kinds);
-        },
-        onRemoteDenied: (participantId, address, port) => {
-          this.#byParticipant.get(participantId)?.send({
-            type: 'error',
-            error: {
-              code: 'MEDIA_ADDRESS_DENIED',
-              message:
-                `Your media reached the server from ${address}, which is not one of this call ` +
-                "application's media-proxy egress IPs, so the connection was closed. Check the proxy's " +
-                'egress IPs on the feature-configuration page.',
-            },
-          });
-          this.opts.onRemoteDenied({
-            bizName: room.scope.bizName,
-            roomId: room.roomId,
-            uid: room.participants.get(participantId)?.uid ?? '',
-            address,
-            port,
-          });
-        },
-      });
-      media.setRemoteAddressPolicy(this.#egress.get(room.scope.bizName) ?? null);
-      this.#media.set(room.roomId, media);
-      const created = media;
-      room.onClose(() => {
-        created.close();
-        this.#media.delete(room.roomId);
-      });
-    }
-    return media;
-  }
-
-  #inRoom(session: Session): { room: Room; participant: Participant } {
+  #inRoom(session: Session): { call: LiveCall; participant: Participant } {
     const participant = session.participant;
-    if (!participant || participant.hasLeft)
-      throw new SignalingFailure('NOT_IN_ROOM', 'Create or join a room first.');
-    return { room: participant.room, participant };
+    const call = session.liveCall;
+    if (!participant || !call) throw new SignalingFailure('NOT_IN_ROOM', 'Create or join a room first.');
+    return { call, participant };
   }
 
   #notInRoom(session: Session): void {
-    if (session.room)
-      throw new SignalingFailure(
-        'ALREADY_IN_ROOM',
-        `Already in room ${session.room.roomId}; leave it first.`,
-      );
+    const call = session.liveCall;
+    if (call)
+      throw new SignalingFailure('ALREADY_IN_ROOM', `Already in room ${call.roomId}; leave it first.`);
   }
 
-  #peer(room: Room, participantId: string, self: Participant): Participant {
-    const peer = room.participants.get(participantId);
+  #peer(call: LiveCall, participantId: string, self: Participant): Participant {
+    const peer = call.room.participants.get(participantId);
     if (!peer || peer === self)
       throw new SignalingFailure(
         'PARTICIPANT_NOT_FOUND',
@@ -588,16 +503,6 @@ export class SignalingServer {
         'participantId',
       );
     return peer;
-  }
-
-  /** To the room's other sessions (one whose participant is leaving, before its userLeft, is skipped). */
-  #broadcast(roomId: string, message: ServerMessage, exceptParticipantId: string): void {
-    const members = this.#roomSessions.get(roomId);
-    if (!members) return;
-    for (const [participantId, session] of members) {
-      if (participantId === exceptParticipantId || session.room?.roomId !== roomId) continue;
-      session.send(message);
-    }
   }
 
   #toError(err: unknown): SignalingError {

@@ -2,7 +2,7 @@
  * The recording's journal: what a recorder child process knows only in memory (its streams, where
  * each capture sits on the timeline, what is already composed), kept on disk beside the captures
  * (`${recordId}.parts/journal.json`) so that a recording whose server was killed outright (kill
- * -9, power loss) can be finished at the next start from what is on disk (process.ts, 'recover').
+ * -9, power loss) can be finished at the next start from what is on disk (recover.ts).
  *
  * Written whole each time it changes (a few times per window: a capture starts, a capture is
  * placed, a window is composed), to a temporary file that is synced, then renamed over the old

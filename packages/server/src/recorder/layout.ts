@@ -4,7 +4,7 @@
  * tested directly.
  *
  * The recorder composes the call one window at a time while it goes on (planWindow, see
- * process.ts for why), then joins the windows without re-encoding (concatList + planMux).
+ * windows.ts for why), then joins the windows without re-encoding (concatList + planMux).
  * planCompose plans the whole call in one command (the former final compose, kept as the
  * reference the windows must match).
  *

@@ -1,8 +1,8 @@
 /**
  * Cloud recording of calls: decides when a room is recorded, runs one recorder (its own child
- * process, see recorder/recording.ts) per recording, stores the file, keeps the recordings table
- * and tells the business server every step through recording callbacks (via the durable outbox,
- * ordered per recording).
+ * process, see recorder/recording.ts) per recording and tells the business server every step
+ * through recording callbacks. Sending those callbacks, keeping the recordings table and storing
+ * the file are outcome.ts; recordings a crash left unfinished are crash-recovery.ts.
  *
  * When: a room of a call application with auto-recording on is recorded from its creation to its
  * destruction; operators start and stop recordings of live rooms through the REST API.
@@ -12,7 +12,7 @@
  *   happen) → 11 ended → 99 result.
  * A failure sends its code when it happens; then, if the recorder had been initialised, 11; and
  * always a final 99: status 3, or status 2 when a file was still saved (an upload failure, 100201,
- * keeps the local file: 99 status 2 with fileType 1).
+ * keeps the local file: see RecordingOutcome.store).
  *
  * A recording belongs to its live call (live/live-call.ts): the call hands it each participant
  * who joins or leaves and finishes it when the call ends; auto-recording starts as each call
@@ -20,19 +20,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { existsSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CallbackDispatcher } from '../callbacks/dispatcher.js';
 import { FFMPEG_HELP, type RecorderAvailability } from '../recorder/ffmpeg.js';
-import { JOURNAL_FILE } from '../recorder/journal.js';
 import {
   RecordingError,
-  recoverRecording,
   startRecording,
-  type RecoveredRecording,
-  type RecoveryRun,
   type Recording,
   type RecordingMediaType,
   type RecordingResult,
@@ -41,20 +36,14 @@ import {
 import { RecordingCodes } from '../recorder/protocol.js';
 import type { CallRecording, LiveCall } from '../live/live-call.js';
 import type { LiveCalls } from '../live/live-calls.js';
-import type { RoomScope } from '../rooms/room.js';
 import type { Db, RecordingsTable } from '../store/schema.js';
+import { CrashRecovery } from './crash-recovery.js';
 import type { RecordingMetrics } from './metrics.js';
 import type { ObjectStorage } from './object-storage.js';
-import {
-  RecordingEventCodes,
-  recordingCallbackPayload,
-  type RecordResult,
-  type RecordingEventExtra,
-} from './payload.js';
+import { RecordingOutcome } from './outcome.js';
+import { RecordingEventCodes } from './payload.js';
 
 export type RecordingTrigger = 'auto' | 'api';
-
-type RecordingScope = RoomScope & { roomId: string; recordId: string };
 
 export interface RecordingManagerOptions {
   db: Db;
@@ -124,13 +113,25 @@ export class RecordingManager {
   readonly #o: RecordingManagerOptions;
   /** Recordings started and not yet finished or failed to start. */
   readonly #running = new Set<Session>();
+  /** Recordings being finished, and the recovery of those a crash left (one at a time). */
   readonly #finishing = new Set<Promise<void>>();
-  /** Recoveries of recordings a crash left (see recoverUnfinished), killed at shutdown. */
-  readonly #recoveries = new Set<RecoveryRun>();
+  readonly #outcome: RecordingOutcome;
+  readonly #recovery: CrashRecovery;
   #closed = false;
 
   constructor(options: RecordingManagerOptions) {
     this.#o = options;
+    this.#outcome = new RecordingOutcome(options);
+    this.#recovery = new CrashRecovery({
+      ...options,
+      outcome: this.#outcome,
+      ownRecordIds: () => [...this.#running].map((session) => session.recordId),
+      closed: () => this.#closed,
+      track: (work) => {
+        const done = work.finally(() => this.#finishing.delete(done));
+        this.#finishing.add(done);
+      },
+    });
     options.calls.onCallStarted((call) => void this.#autoStart(call));
   }
 
@@ -194,167 +195,14 @@ export class RecordingManager {
   /** Waits for recordings being finished (composed, stored, reported). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const run of this.#recoveries) run.abort();
+    this.#recovery.abort();
     for (const session of [...this.#running]) this.#finish(session);
     while (this.#finishing.size > 0) await Promise.allSettled([...this.#finishing]);
   }
 
-  /**
-   * Recordings a previous process left unfinished (it died with them: kill -9, power loss). Each
-   * one whose captures are on disk (its journal, recorder/journal.ts) is finished from them in the
-   * background, one at a time, and reported as a result cut short by the crash: 0 for the streams
-   * still open then, 50 (detail.reason 'cut-short-by-crash'), 11, 99 status 2. The others, and any
-   * whose recovery fails, get today's failure: 100105, 11, 99 status 3.
-   */
-  async recoverUnfinished(): Promise<{ failed: number; recovering: number }> {
-    const rows = await this.#o.db
-      .selectFrom('recordings')
-      .selectAll()
-      .where('status', 'in', ['recording', 'finishing'])
-      .execute();
-    // Recordings this process runs itself are not left over (rooms may start before this runs).
-    const own = new Set<string>();
-    for (const session of this.#running) own.add(session.recordId);
-    const toRecover: RecordingsTable[] = [];
-    let failed = 0;
-    for (const row of rows) {
-      if (own.has(row.record_id)) continue;
-      const journal = path.join(this.#partsDir(row), JOURNAL_FILE);
-      if (existsSync(journal)) toRecover.push(row);
-      else {
-        await this.#reportLostToCrash(row, 'no capture of it was found on disk');
-        failed++;
-      }
-    }
-    await this.#o.dispatcher.persisted();
-    if (toRecover.length > 0) {
-      const done = (async () => {
-        for (const row of toRecover) {
-          if (this.#closed) return; // the next start takes it up again
-          await this.#recoverOne(row);
-        }
-      })()
-        .catch((err: unknown) => this.#o.log.error({ err }, 'recording: recovery failed'))
-        .finally(() => this.#finishing.delete(done));
-      this.#finishing.add(done);
-    }
-    return { failed, recovering: toRecover.length };
-  }
-
-  /** Whether a callback of this recording with this code is in the outbox already. */
-  async #sent(recordId: string, eventCode: number): Promise<boolean> {
-    const row = await this.#o.db
-      .selectFrom('callback_events')
-      .select('id')
-      .where('order_key', '=', `rec:${recordId}`)
-      .where('event_code', '=', eventCode)
-      .executeTakeFirst();
-    return row !== undefined;
-  }
-
-  /** What is left of a stored recording's parts (its journal; see keepJournal). */
-  async #removeParts(bizName: string, recordId: string): Promise<void> {
-    await rm(this.#partsDir({ biz_name: bizName, record_id: recordId }), {
-      recursive: true,
-      force: true,
-    }).catch((err: unknown) => this.#o.log.warn({ err, recordId }, 'recording: could not remove its parts'));
-  }
-
-  #partsDir(row: Pick<RecordingsTable, 'biz_name' | 'record_id'>): string {
-    return path.join(this.#o.recordingsDir, row.biz_name, `${row.record_id}.parts`);
-  }
-
-  #rowScope(row: RecordingsTable): RecordingScope {
-    return {
-      bizName: row.biz_name,
-      appId: row.app_id,
-      workspaceId: row.workspace_id,
-      roomId: row.room_id,
-      recordId: row.record_id,
-    };
-  }
-
-  /** The failure report of a recording the crash took: 100105, 11, 99 status 3. */
-  async #reportLostToCrash(row: RecordingsTable, why: string): Promise<void> {
-    const scope = this.#rowScope(row);
-    const message = 'the server stopped while this recording was running';
-    this.#send(scope, RecordingCodes.processCrashed, {
-      message,
-      detail: { reason: 'server-restarted', recovery: why },
-    });
-    this.#send(scope, RecordingEventCodes.ended);
-    this.#send(scope, RecordingEventCodes.result, {}, { status: 3 });
-    this.#o.metrics?.finished.inc({ result: 'failed' });
-    await this.#update(row.record_id, {
-      status: 'failed',
-      failure_code: RecordingCodes.processCrashed,
-      failure_message: `${message}; ${why}`,
-      ended_at: row.ended_at ?? this.#o.now(),
-    });
-  }
-
-  /** Makes the file of one recording the crash cut short, stores it and reports it (see above). */
-  async #recoverOne(row: RecordingsTable): Promise<void> {
-    const o = this.#o;
-    const scope = this.#rowScope(row);
-    const log = o.log.child({ component: 'recorder', recordId: row.record_id });
-    let ffmpegPath: string;
-    try {
-      ffmpegPath = await o.ffmpeg();
-    } catch (err) {
-      await this.#reportLostToCrash(
-        row,
-        `its captures could not be composed: no usable ffmpeg (${String(err)})`,
-      );
-      return;
-    }
-    const started = performance.now();
-    const run = recoverRecording({
-      recordId: row.record_id,
-      outputDir: path.dirname(this.#partsDir(row)),
-      ffmpegPath,
-      log,
-    });
-    this.#recoveries.add(run);
-    let result: RecoveredRecording;
-    try {
-      result = await run.result;
-    } catch (err) {
-      if (this.#closed) return; // aborted by shutdown: the next start takes it up again
-      const why = err instanceof Error ? err.message : String(err);
-      log.warn({ err: why }, 'recording: recovery after a crash failed');
-      await this.#reportLostToCrash(row, `its captures could not be recovered: ${why}`);
-      return;
-    } finally {
-      this.#recoveries.delete(run);
-    }
-    const lastMediaAt = result.recordStartTime + Math.round(result.durationMs);
-    if (result.recovery !== 'already-complete') {
-      for (const s of result.streamsEnded) {
-        this.#send(scope, RecordingEventCodes.streamRecorded, { uid: s.uid, kind: s.kind });
-      }
-      o.metrics?.failures.inc({ code: String(RecordingEventCodes.warning) });
-      this.#send(scope, RecordingEventCodes.warning, {
-        message:
-          'the recording was cut short by a crash of the server (killed or power loss); the file holds what was captured until then',
-        detail: {
-          reason: 'cut-short-by-crash',
-          recoveredMs: Math.round(result.durationMs),
-          lastMediaAt,
-        },
-      });
-    }
-    // The file may have been complete, its 11 sent, and only storing it cut short.
-    if (!(await this.#sent(row.record_id, RecordingEventCodes.ended))) {
-      this.#send(scope, RecordingEventCodes.ended);
-    }
-    await this.#update(row.record_id, { status: 'finishing', ended_at: row.ended_at ?? lastMediaAt });
-    await this.#store(scope, result);
-    await this.#removeParts(row.biz_name, row.record_id);
-    log.info(
-      { durationMs: result.durationMs, recoveryMs: Math.round(performance.now() - started) },
-      'recording recovered after a crash',
-    );
+  /** Recordings a previous process left unfinished: see crash-recovery.ts. */
+  recoverUnfinished(): Promise<{ failed: number; recovering: number }> {
+    return this.#recovery.recoverUnfinished();
   }
 
   async #settings(bizName: string): Promise<AppRecordingSettings | null> {
@@ -407,38 +255,6 @@ export class RecordingManager {
 
   #scope(session: Session) {
     return { ...session.call.scope, roomId: session.call.roomId, recordId: session.recordId };
-  }
-
-  #send(
-    scope: RecordingScope,
-    eventCode: number,
-    extra: RecordingEventExtra = {},
-    recordResult?: RecordResult,
-  ): void {
-    void this.#o.dispatcher.enqueue({
-      kind: 'recording',
-      workspaceId: scope.workspaceId,
-      bizName: scope.bizName,
-      eventCode,
-      roomId: scope.roomId,
-      uid: extra.uid ?? '',
-      orderKey: `rec:${scope.recordId}`,
-      url: { setting: 'recording_callback_url' },
-      payload: recordingCallbackPayload(scope, eventCode, extra, recordResult),
-      time: this.#o.now(),
-    });
-  }
-
-  async #update(recordId: string, values: Partial<Omit<RecordingsTable, 'record_id'>>): Promise<void> {
-    try {
-      await this.#o.db
-        .updateTable('recordings')
-        .set({ ...values, updated_at: this.#o.now() })
-        .where('record_id', '=', recordId)
-        .execute();
-    } catch (err) {
-      this.#o.log.error({ err, recordId }, 'recording: could not update its row');
-    }
   }
 
   /** Starts the recorder; a failure to start is reported (code, then 99 status 3). */
@@ -506,8 +322,8 @@ export class RecordingManager {
       session.failure = failure;
       this.#reportFailure(session, failure);
       o.metrics?.finished.inc({ result: 'failed' });
-      this.#send(this.#scope(session), RecordingEventCodes.result, {}, { status: 3 });
-      await this.#update(session.recordId, {
+      this.#outcome.send(this.#scope(session), RecordingEventCodes.result, {}, { status: 3 });
+      await this.#outcome.update(session.recordId, {
         status: 'failed',
         failure_code: failure.code,
         failure_message: failure.message,
@@ -522,7 +338,7 @@ export class RecordingManager {
     }
     session.rec = rec;
     session.initialised = true;
-    this.#send(this.#scope(session), RecordingEventCodes.initialised);
+    this.#outcome.send(this.#scope(session), RecordingEventCodes.initialised);
     o.metrics?.started.inc({ trigger: session.trigger });
     o.log.info(
       {
@@ -534,7 +350,10 @@ export class RecordingManager {
       'recording started',
     );
     rec.on('streamRecorded', (s) =>
-      this.#send(this.#scope(session), RecordingEventCodes.streamRecorded, { uid: s.uid, kind: s.kind }),
+      this.#outcome.send(this.#scope(session), RecordingEventCodes.streamRecorded, {
+        uid: s.uid,
+        kind: s.kind,
+      }),
     );
     rec.on('warning', (w) => this.#reportWarning(session, w));
     rec.on('failed', (err) => {
@@ -552,7 +371,7 @@ export class RecordingManager {
     const contractCode = w.detail['contractCode'];
     const code = typeof contractCode === 'number' ? contractCode : w.code;
     this.#o.metrics?.failures.inc({ code: String(code) });
-    this.#send(this.#scope(session), code, {
+    this.#outcome.send(this.#scope(session), code, {
       ...(w.uid !== undefined ? { uid: w.uid } : {}),
       ...(w.kind !== undefined ? { kind: w.kind } : {}),
       detail: w.detail,
@@ -561,7 +380,7 @@ export class RecordingManager {
 
   #reportFailure(session: Session, err: RecordingError): void {
     this.#o.metrics?.failures.inc({ code: String(err.code) });
-    this.#send(this.#scope(session), err.code, { message: err.message, detail: err.detail });
+    this.#outcome.send(this.#scope(session), err.code, { message: err.message, detail: err.detail });
   }
 
   /** Stops (if running), then stores the file and reports 11 and 99. Idempotent per session. */
@@ -571,7 +390,7 @@ export class RecordingManager {
       await session.started;
       if (!session.rec) return; // never started: already reported
       const finishStart = performance.now();
-      await this.#update(session.recordId, { status: 'finishing', ended_at: this.#o.now() });
+      await this.#outcome.update(session.recordId, { status: 'finishing', ended_at: this.#o.now() });
       let result: RecordingResult | null = null;
       try {
         result = await session.rec.stop();
@@ -585,18 +404,18 @@ export class RecordingManager {
           this.#reportFailure(session, failure);
         }
       }
-      this.#send(this.#scope(session), RecordingEventCodes.ended);
+      this.#outcome.send(this.#scope(session), RecordingEventCodes.ended);
       if (!result) {
         this.#o.metrics?.finished.inc({ result: 'failed' });
-        this.#send(this.#scope(session), RecordingEventCodes.result, {}, { status: 3 });
-        await this.#update(session.recordId, {
+        this.#outcome.send(this.#scope(session), RecordingEventCodes.result, {}, { status: 3 });
+        await this.#outcome.update(session.recordId, {
           status: 'failed',
           failure_code: session.failure?.code ?? RecordingCodes.processCrashed,
           failure_message: session.failure?.message ?? 'the recorder failed',
         });
       } else {
-        await this.#store(this.#scope(session), result);
-        await this.#removeParts(session.call.scope.bizName, session.recordId);
+        await this.#outcome.store(this.#scope(session), result);
+        await this.#outcome.removeParts(session.call.scope.bizName, session.recordId);
         this.#o.metrics?.finalize.observe((performance.now() - finishStart) / 1000);
       }
       this.#restartIfCrashed(session);
@@ -632,86 +451,5 @@ export class RecordingManager {
     call.recordingRestarts += 1;
     this.#release(session);
     void this.#autoStart(call);
-  }
-
-  async #store(scope: RecordingScope, result: RecordingResult): Promise<void> {
-    const o = this.#o;
-    const bytes = await stat(result.file).then(
-      (s) => s.size,
-      () => result.bytes,
-    );
-    let fileType: 1 | 2 = 1;
-    let filePath = o.localFileUrl({
-      workspace_id: scope.workspaceId,
-      app_id: scope.appId,
-      biz_name: scope.bizName,
-      record_id: scope.recordId,
-    });
-    let objectKey: string | null = null;
-    let localPath: string | null = result.file;
-    let uploadFailure: string | null = null;
-    if (o.storage) {
-      try {
-        const up = await o.storage.upload(
-          result.file,
-          `${scope.bizName}/${scope.recordId}.mp4`,
-          result.mediaType === 1 ? 'audio/mp4' : 'video/mp4',
-        );
-        fileType = 2;
-        filePath = up.url;
-        objectKey = up.key;
-        if (!o.keepLocalCopy) {
-          await rm(result.file, { force: true });
-          localPath = null;
-        }
-      } catch (err) {
-        uploadFailure = err instanceof Error ? err.message : String(err);
-        const kind = (err as { kind?: string }).kind;
-        const attempts = (err as { attempts?: number }).attempts;
-        o.metrics?.failures.inc({ code: String(RecordingEventCodes.uploadFailed) });
-        this.#send(scope, RecordingEventCodes.uploadFailed, {
-          message: uploadFailure,
-          detail: {
-            ...(kind ? { reason: kind } : {}),
-            ...(attempts ? { attempts } : {}),
-            localFileKept: true,
-          },
-        });
-        o.log.warn(
-          { recordId: scope.recordId, err: uploadFailure },
-          'recording: upload failed, local file kept',
-        );
-      }
-    }
-    this.#send(
-      scope,
-      RecordingEventCodes.result,
-      {},
-      { status: 2, fileType, filePath, recordStartTime: result.recordStartTime, mediaType: result.mediaType },
-    );
-    o.metrics?.finished.inc({ result: 'done' });
-    await this.#update(scope.recordId, {
-      status: 'done',
-      record_start_time: result.recordStartTime,
-      duration_ms: Math.round(result.durationMs),
-      size_bytes: bytes,
-      storage: fileType === 2 ? 's3' : 'local',
-      file_type: fileType,
-      file_path: filePath,
-      local_path: localPath,
-      object_key: objectKey,
-      failure_code: uploadFailure ? RecordingEventCodes.uploadFailed : null,
-      failure_message: uploadFailure,
-    });
-    o.log.info(
-      {
-        recordId: scope.recordId,
-        fileType,
-        bytes,
-        durationMs: result.durationMs,
-        finalizeMs: result.finalizeMs,
-      },
-      'recording stored',
-    );
   }
 }

@@ -210,7 +210,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
       },
     });
     this.#room = room;
-    // Let the caller attach listeners (after its await) before the first subscriptions start.
+    // Let the caller attach listeners (after its await) before the receiving connection opens.
     setTimeout(() => room.start(), 0);
     return room;
   }

@@ -17,6 +17,7 @@ export {
   type MediaStateChange,
   type RoomStats,
   type InboundStats,
+  type SubscriptionStats,
   type OutboundStats,
 } from './room.js';
 export { ParleyError, clientErrorCodes, type ClientErrorCode, type ParleyErrorCode } from './errors.js';

@@ -1,7 +1,11 @@
 /**
  * A room as one terminal sees it: the other participants, the local publication (one
- * sendonly RTCPeerConnection, client offer → server answer) and one receiving
- * RTCPeerConnection per subscribed participant (server offer → client answer).
+ * sendonly RTCPeerConnection, client offer → server answer) and the receiving side (one
+ * RTCPeerConnection for every remote track, renegotiated by server offers: see receiver.ts).
+ * A room costs the browser at most 2 peer connections, whatever its size.
+ *
+ * Both connections are made and watched by connections.ts (candidates, ICE_FAILED, the
+ * rebuild budget); the room rebuilds a failed one (republish, or a fresh receiving connection).
  *
  * Lifecycle: created by ParleyClient.createRoom/joinRoom; ends once with `closed` (after
  * leave(), a `roomClosed` from the server, or `disconnected`). Ending closes every peer
@@ -9,14 +13,18 @@
  */
 import type { MediaKind, ParticipantInfo, RoomState, ServerMessage, TrackInfo } from '@parley/protocol';
 import { Emitter } from './emitter.js';
+import { Connections } from './connections.js';
 import { ParleyError, asParleyError } from './errors.js';
+import { Receiver, type SubscriptionStats } from './receiver.js';
 import type { SignalingConnection, Welcome } from './signaling.js';
-import { Transport, type MediaEnvironment } from './transport.js';
+import type { MediaEnvironment, Transport } from './transport.js';
+
+export type { InboundStats, SubscriptionStats } from './receiver.js';
 
 /** Another participant of the room. Fields update in place as events arrive. */
 export class RemoteParticipant {
   tracks: TrackInfo[];
-  /** The stream of this participant's received tracks while subscribed, else null. */
+  /** The stream of this participant's received tracks (one object for their stay) while it holds any, else null. */
   stream: MediaStream | null = null;
 
   constructor(
@@ -40,7 +48,7 @@ export class RemoteParticipant {
 
 export interface MediaStateChange {
   transport: 'publish' | 'subscribe';
-  /** The participant whose media this connection receives; null for the publication. */
+  /** Always null: the receiving connection carries every participant's media. */
   participant: RemoteParticipant | null;
   state: RTCPeerConnectionState;
 }
@@ -75,17 +83,6 @@ export interface PublishOptions {
   tracks?: MediaStreamTrack[];
 }
 
-export interface InboundStats {
-  kind: string;
-  packetsReceived: number;
-  bytesReceived: number;
-  packetsLost: number;
-  framesDecoded?: number;
-  frameWidth?: number;
-  frameHeight?: number;
-  jitter?: number;
-}
-
 export interface OutboundStats {
   kind: string;
   packetsSent: number;
@@ -95,12 +92,10 @@ export interface OutboundStats {
 
 export interface RoomStats {
   publication: { state: RTCPeerConnectionState; outbound: OutboundStats[] } | null;
-  subscriptions: {
-    participantId: string;
-    uid: string;
-    state: RTCPeerConnectionState;
-    inbound: InboundStats[];
-  }[];
+  /** One entry per remote participant whose tracks are received, all on the one receiving connection. */
+  subscriptions: SubscriptionStats[];
+  /** The RTCPeerConnections this room holds now: publication and receiving connection, 0 to 2. */
+  peerConnections: number;
 }
 
 /** What a Room needs from its client. */
@@ -117,21 +112,8 @@ export interface RoomContext {
   onEnded(room: Room): void;
 }
 
-interface Subscription {
-  transport: Transport;
-  kinds: string;
-  stream: MediaStream;
-  tracks: MediaStreamTrack[];
-}
-
-/** Codes meaning "what you asked about is gone" (they left, unpublished, or the transport closed). */
-const vanishedCodes = new Set(['PARTICIPANT_NOT_FOUND', 'NOT_PUBLISHING', 'TRANSPORT_NOT_FOUND']);
 /** Codes meaning "the room or session is gone": background work stops quietly. */
 const endedCodes = new Set(['ROOM_LEFT', 'CLIENT_CLOSED', 'NOT_IN_ROOM', 'ROOM_CLOSED']);
-const restartWindowMs = 60_000;
-/** How long a failed connection waits for the signaling event that may explain it. */
-const failureGraceMs = 1_500;
-const maxRestartsPerWindow = 3;
 
 const kindsKey = (tracks: readonly { kind: MediaKind }[]) =>
   [...new Set(tracks.map((t) => t.kind))].sort().join(',');
@@ -143,9 +125,8 @@ export class Room extends Emitter<RoomEvents> {
   #state: 'joined' | 'reconnecting' | 'closed' = 'joined';
   readonly #ctx: RoomContext;
   readonly #participants = new Map<string, RemoteParticipant>();
-  readonly #transports = new Map<string, Transport>();
-  /** Candidates for transport ids we do not know yet (they can overtake the response). */
-  readonly #orphanCandidates = new Map<string, { candidate: string; mid: string }[]>();
+  readonly #connections: Connections;
+  readonly #receiver: Receiver;
 
   // publication
   #publisher: Transport | null = null;
@@ -156,14 +137,6 @@ export class Room extends Emitter<RoomEvents> {
   readonly #muted: Record<MediaKind, boolean> = { audio: false, video: false };
   #pubChain: Promise<unknown> = Promise.resolve();
 
-  // subscriptions
-  readonly #subs = new Map<string, Subscription>();
-  readonly #subChains = new Map<string, Promise<void>>();
-  readonly #wanted = new Map<string, boolean>();
-  /** Participants the server may still hold a subscription for (a subscribe whose answer was lost). */
-  readonly #staleServerSubs = new Set<string>();
-  readonly #restarts = new Map<string, number[]>();
-
   constructor(state: RoomState, ctx: RoomContext) {
     super();
     this.roomId = state.roomId;
@@ -173,11 +146,27 @@ export class Room extends Emitter<RoomEvents> {
     for (const info of state.participants) {
       if (info.participantId !== state.self) this.#participants.set(info.participantId, toRemote(info));
     }
+    this.#connections = new Connections({
+      ...ctx,
+      roomState: () => this.#state,
+      stateChanged: (t, state) =>
+        this.emit('mediaStateChanged', { transport: t.role, participant: null, state }),
+      failed: (error) => this.emit('error', error),
+      rebuild: (t) => this.#rebuild(t),
+    });
+    this.#receiver = new Receiver({
+      ...ctx,
+      connections: this.#connections,
+      participant: (id) => this.#participants.get(id),
+      trackSubscribed: (p, track, stream) => this.emit('trackSubscribed', p, track, stream),
+      trackUnsubscribed: (p, track, stream) => this.emit('trackUnsubscribed', p, track, stream),
+      error: (err, message) => this.#backgroundError(err, message),
+    });
   }
 
-  /** Starts the subscriptions to the participants already there. Called by the client. */
+  /** Opens the receiving connection. Called by the client once the caller could add listeners. */
   start(): void {
-    for (const id of this.#participants.keys()) this.#reconcile(id);
+    if (this.#state !== 'closed') this.#receiver.open();
   }
 
   /** This terminal's participantId in the room. */
@@ -305,11 +294,11 @@ export class Room extends Emitter<RoomEvents> {
   async #startPublisher(retried = false): Promise<void> {
     const signaling = this.#ctx.signaling;
     if (this.#publisher) {
-      this.#dropTransport(this.#publisher);
+      this.#connections.drop(this.#publisher);
       this.#publisher = null;
       await this.#ignoreCodes(signaling.request('unpublish', {}), ['NOT_PUBLISHING']);
     }
-    const transport = this.#newTransport('publish', null);
+    const transport = this.#connections.create('publish');
     this.#publisher = transport;
     const stream = this.#ensureLocalStream();
     for (const track of this.#localTracks.values()) {
@@ -321,14 +310,14 @@ export class Room extends Emitter<RoomEvents> {
       const sdp = transport.pc.localDescription?.sdp ?? offer.sdp ?? '';
       const res = await signaling.request('publish', { sdp });
       if (transport.closed) return;
-      this.#registerTransport(transport, res.transportId);
+      this.#connections.register(transport, res.transportId);
       await transport.setRemoteDescription({ type: 'answer', sdp: res.sdp });
       for (const kind of this.#localTracks.keys()) {
         if (this.#muted[kind]) await signaling.request('mute', { kind, muted: true });
       }
     } catch (err) {
       if (this.#publisher === transport) {
-        this.#dropTransport(transport);
+        this.#connections.drop(transport);
         this.#publisher = null;
       }
       const error = asParleyError(err, 'MEDIA_FAILED', 'Publishing failed');
@@ -362,7 +351,7 @@ export class Room extends Emitter<RoomEvents> {
     }
     const hadPublisher = this.#publisher !== null;
     if (this.#publisher && this.#localTracks.size === 0) {
-      this.#dropTransport(this.#publisher);
+      this.#connections.drop(this.#publisher);
       this.#publisher = null;
     }
     if (quiet && !hadPublisher) return;
@@ -378,226 +367,26 @@ export class Room extends Emitter<RoomEvents> {
     if (this.#ownedTracks.delete(track)) track.stop();
   }
 
-  // --- subscribing -----------------------------------------------------------------------
+  // --- receiving -----------------------------------------------------------------------
 
   /**
-   * Receives a participant's media (the default for everyone unless the client was made with
-   * `autoSubscribe: false`). Resolves once the subscription is negotiated.
+   * Receives a participant's media (every participant is received unless the client was made
+   * with `autoSubscribe: false`). Resolves once the server accepted; the tracks come with its
+   * next offer (`trackSubscribed`).
    */
   subscribe(participantId: string): Promise<void> {
-    this.#wanted.set(participantId, true);
-    return this.#reconcile(participantId, true);
+    return this.#receiver.setSubscribed(participantId, true);
   }
 
-  /** Stops receiving a participant's media until subscribe() is called again. */
+  /** Stops receiving a participant's media (`trackUnsubscribed` with the server's next offer). */
   unsubscribe(participantId: string): Promise<void> {
-    this.#wanted.set(participantId, false);
-    return this.#reconcile(participantId, true);
+    return this.#receiver.setSubscribed(participantId, false);
   }
 
-  /**
-   * Brings one participant's subscription in line with what is wanted: subscribed with the
-   * kinds they publish, re-subscribed when that set changes or the connection failed.
-   * Serialised per participant. Background calls report failures as `error` events.
-   */
-  #reconcile(participantId: string, propagate = false): Promise<void> {
-    const prev = this.#subChains.get(participantId) ?? Promise.resolve();
-    const run = prev.then(() => this.#reconcileNow(participantId));
-    const tail = run.catch(() => undefined);
-    this.#subChains.set(participantId, tail);
-    void tail.then(() => {
-      if (this.#subChains.get(participantId) === tail) this.#subChains.delete(participantId);
-    });
-    if (propagate) return run;
-    run.catch((err: unknown) => this.#backgroundError(err, 'Subscribing failed'));
-    return tail;
-  }
-
-  async #reconcileNow(participantId: string): Promise<void> {
-    if (this.#state === 'closed') return;
-    if (this.#ctx.signaling.state !== 'open') return; // redone after resume
-    const signaling = this.#ctx.signaling;
-    const participant = this.#participants.get(participantId);
-    const wanted = this.#wanted.get(participantId) ?? this.#ctx.autoSubscribe;
-    const want = participant && wanted ? kindsKey(participant.tracks) : '';
-    const sub = this.#subs.get(participantId);
-    if (sub && !sub.transport.failed && sub.kinds === want) return;
-    if (!sub && want === '' && !this.#staleServerSubs.has(participantId)) return;
-    if (sub) this.#closeSubscription(participantId, sub);
-    if (participant && (sub || this.#staleServerSubs.has(participantId))) {
-      this.#staleServerSubs.delete(participantId);
-      await this.#ignoreCodes(signaling.request('unsubscribe', { participantId }), [
-        'PARTICIPANT_NOT_FOUND',
-        'TRANSPORT_NOT_FOUND',
-        'NOT_PUBLISHING',
-      ]);
-    }
-    if (!participant || want === '') return;
-    await this.#subscribeNow(participant, want);
-  }
-
-  async #subscribeNow(participant: RemoteParticipant, kinds: string): Promise<void> {
-    const { participantId } = participant;
-    const signaling = this.#ctx.signaling;
-    const transport = this.#newTransport('subscribe', participantId);
-    const stream = new this.#ctx.media.MediaStream([]);
-    const sub: Subscription = { transport, kinds, stream, tracks: [] };
-    this.#subs.set(participantId, sub);
-    transport.pc.ontrack = (ev) => {
-      if (this.#subs.get(participantId) !== sub) return;
-      const track = ev.track;
-      if (!sub.tracks.includes(track)) {
-        sub.tracks.push(track);
-        stream.addTrack(track);
-      }
-      participant.stream = stream;
-      this.emit('trackSubscribed', participant, track, stream);
-    };
-    const stillCurrent = () => this.#subs.get(participantId) === sub && !transport.closed;
-    let res: { transportId: string; sdp: string };
-    try {
-      res = await signaling.request('subscribe', { participantId });
-    } catch (err) {
-      if (this.#subs.get(participantId) === sub) this.#closeSubscription(participantId, sub);
-      const error = asParleyError(err, 'MEDIA_FAILED', 'Subscribing failed');
-      if (error.code === 'CONNECTION_LOST') {
-        this.#staleServerSubs.add(participantId); // redone after resume
-        return;
-      }
-      // They left or unpublished meanwhile: the event that says so is on its way.
-      if (vanishedCodes.has(error.code)) return;
-      throw error;
-    }
-    if (!stillCurrent()) {
-      // Superseded while waiting; tell the server we do not want this one.
-      this.#staleServerSubs.add(participantId);
-      return;
-    }
-    try {
-      this.#registerTransport(transport, res.transportId);
-      await transport.setRemoteDescription({ type: 'offer', sdp: res.sdp });
-      const answer = await transport.pc.createAnswer();
-      await transport.pc.setLocalDescription(answer);
-      if (!stillCurrent()) return;
-      const sdp = transport.pc.localDescription?.sdp ?? answer.sdp ?? '';
-      await signaling.request('answer', { transportId: res.transportId, sdp });
-    } catch (err) {
-      const current = this.#subs.get(participantId) === sub;
-      if (current) {
-        this.#closeSubscription(participantId, sub);
-        this.#staleServerSubs.add(participantId);
-      }
-      const error = asParleyError(err, 'MEDIA_FAILED', 'Subscribing failed');
-      if (error.code === 'CONNECTION_LOST') return; // redone after resume
-      if (vanishedCodes.has(error.code)) {
-        // The server closed this transport meanwhile (they unpublished or left): try once more
-        // in case they still publish; the event saying what happened is on its way.
-        if (current && this.#mayRestart(participantId)) this.#reconcile(participantId);
-        return;
-      }
-      throw error;
-    }
-  }
-
-  #closeSubscription(participantId: string, sub: Subscription): void {
-    if (this.#subs.get(participantId) === sub) this.#subs.delete(participantId);
-    this.#dropTransport(sub.transport);
-    const participant = this.#participants.get(participantId);
-    if (participant && participant.stream === sub.stream) participant.stream = null;
-    for (const track of sub.tracks) {
-      sub.stream.removeTrack(track);
-      if (participant) this.emit('trackUnsubscribed', participant, track, sub.stream);
-    }
-    sub.tracks = [];
-  }
-
-  // --- transports ------------------------------------------------------------------------
-
-  #newTransport(role: 'publish' | 'subscribe', participantId: string | null): Transport {
-    const pc = new this.#ctx.media.RTCPeerConnection({
-      iceServers: this.#ctx.iceServers(),
-      iceTransportPolicy: this.#ctx.iceTransportPolicy(),
-      bundlePolicy: 'max-bundle',
-      rtcpMuxPolicy: 'require',
-    });
-    return new Transport(
-      role,
-      participantId,
-      pc,
-      (msg) => this.#ctx.signaling.send(msg),
-      (t, state) => this.#onTransportState(t, state),
-    );
-  }
-
-  #registerTransport(transport: Transport, transportId: string): void {
-    transport.setId(transportId);
-    this.#transports.set(transportId, transport);
-    const early = this.#orphanCandidates.get(transportId);
-    this.#orphanCandidates.delete(transportId);
-    for (const c of early ?? []) transport.addRemoteCandidate(c.candidate, c.mid);
-  }
-
-  #dropTransport(transport: Transport): void {
-    if (transport.id !== null && this.#transports.get(transport.id) === transport) {
-      this.#transports.delete(transport.id);
-    }
-    transport.close();
-  }
-
-  #onTransportState(transport: Transport, state: RTCPeerConnectionState): void {
-    const participant = transport.participantId
-      ? (this.#participants.get(transport.participantId) ?? null)
-      : null;
-    this.emit('mediaStateChanged', { transport: transport.role, participant, state });
-    if (state !== 'failed' || this.#state === 'closed' || transport.failed) return;
-    transport.failed = true;
-    // The server closes a connection when its publisher leaves or unpublishes, and that can
-    // reach the browser before the signaling event saying so. Wait a moment: if the SDK
-    // replaced the connection meanwhile, it was not a failure.
-    setTimeout(() => this.#onTransportFailed(transport), failureGraceMs);
-  }
-
-  #onTransportFailed(transport: Transport): void {
-    if (transport.closed || this.#state === 'closed') return;
-    const participant = transport.participantId
-      ? (this.#participants.get(transport.participantId) ?? null)
-      : null;
-    const who =
-      transport.role === 'publish'
-        ? 'sending your media'
-        : `receiving ${participant?.uid ?? 'a participant'}`;
-    const retrying = this.#mayRestart(transport.participantId ?? '#publish');
-    const proxy = this.#ctx.mediaProxy();
-    const why = proxy
-      ? `ICE could not connect through the media-stream proxy ${proxy}: check that the proxy is reachable ` +
-        `(UDP/TCP), that its shared secret matches the call application's, and that its egress IPs are configured`
-      : `ICE could not connect: check that UDP to the media server is allowed, or configure a TURN server`;
-    this.emit(
-      'error',
-      new ParleyError(
-        'ICE_FAILED',
-        `The media connection for ${who} failed (${why})${retrying ? '; reconnecting it' : ''}.`,
-      ),
-    );
-    if (!retrying) return;
-    if (this.#ctx.signaling.state !== 'open') return; // restarted after resume
-    this.#restartTransport(transport);
-  }
-
-  /** Allows at most 3 rebuilds a minute per connection (key: participantId or '#publish'); counts this one. */
-  #mayRestart(key: string): boolean {
-    const now = Date.now();
-    const recent = (this.#restarts.get(key) ?? []).filter((t) => now - t < restartWindowMs);
-    if (recent.length >= maxRestartsPerWindow) return false;
-    recent.push(now);
-    this.#restarts.set(key, recent);
-    return true;
-  }
-
-  #restartTransport(transport: Transport): void {
-    if (transport.role === 'subscribe' && transport.participantId) {
-      void this.#reconcile(transport.participantId);
-    } else if (transport === this.#publisher) {
+  /** Rebuilds a failed connection: republish, or a fresh receiving connection. */
+  #rebuild(transport: Transport): void {
+    if (transport === this.#receiver.transport) this.#receiver.restart();
+    else if (transport === this.#publisher) {
       void this.#serial(() => this.#startPublisher()).catch((err: unknown) =>
         this.#backgroundError(err, 'Publishing again failed'),
       );
@@ -616,7 +405,7 @@ export class Room extends Emitter<RoomEvents> {
         const participant = toRemote(info);
         this.#participants.set(info.participantId, participant);
         this.emit('participantJoined', participant);
-        this.#reconcile(info.participantId);
+        this.#receiver.participantsChanged();
         return;
       }
       case 'participantLeft':
@@ -631,24 +420,14 @@ export class Room extends Emitter<RoomEvents> {
         if (!participant) return;
         participant.tracks = msg.tracks;
         this.emit('tracksChanged', participant, msg.tracks);
-        this.#reconcile(msg.participantId);
         return;
       }
-      case 'candidate': {
-        const transport = this.#transports.get(msg.transportId);
-        if (transport) transport.addRemoteCandidate(msg.candidate, msg.mid);
-        else {
-          // Early (the response naming it is on its way) or late (a connection already replaced).
-          const list = this.#orphanCandidates.get(msg.transportId) ?? [];
-          if (list.length < 50) list.push({ candidate: msg.candidate, mid: msg.mid });
-          this.#orphanCandidates.set(msg.transportId, list);
-          if (this.#orphanCandidates.size > 20) {
-            const oldest = this.#orphanCandidates.keys().next().value;
-            if (oldest !== undefined) this.#orphanCandidates.delete(oldest);
-          }
-        }
+      case 'candidate':
+        this.#connections.addCandidate(msg);
         return;
-      }
+      case 'subscriberOffer':
+        this.#receiver.handleOffer(msg);
+        return;
       case 'roomClosed':
         if (msg.roomId === this.roomId) this.#end(msg.reason || 'roomClosed');
         return;
@@ -701,7 +480,7 @@ export class Room extends Emitter<RoomEvents> {
       const localKinds = kindsKey([...this.#localTracks.keys()].map((kind) => ({ kind })));
       if (publisher.failed || publisher.pc.connectionState === 'failed' || serverKinds !== localKinds) {
         publisher.failed = true;
-        this.#restartTransport(publisher);
+        this.#rebuild(publisher);
       } else {
         for (const t of self?.tracks ?? []) {
           if (t.muted !== this.#muted[t.kind]) {
@@ -710,15 +489,16 @@ export class Room extends Emitter<RoomEvents> {
             ).catch((err: unknown) => this.#backgroundError(err, 'Muting failed'));
           }
         }
-        this.#checkLater(publisher);
+        this.#connections.checkLater(publisher);
       }
     }
-    for (const [id, sub] of this.#subs) {
-      if (sub.transport.pc.connectionState === 'failed') sub.transport.failed = true;
-      else this.#checkLater(sub.transport);
-      this.#reconcile(id);
-    }
-    for (const id of this.#participants.keys()) if (!this.#subs.has(id)) this.#reconcile(id);
+    // Receiving connection: a fresh one if it failed; opened again if its openSubscriber was lost.
+    const receiving = this.#receiver.transport;
+    if (receiving && (receiving.failed || receiving.pc.connectionState === 'failed')) {
+      receiving.failed = true;
+      this.#rebuild(receiving);
+    } else if (receiving) this.#connections.checkLater(receiving);
+    this.#receiver.participantsChanged();
   }
 
   /** @internal */
@@ -728,28 +508,11 @@ export class Room extends Emitter<RoomEvents> {
     this.#end('disconnected');
   }
 
-  /** A connection still `disconnected` a little after a resume is not coming back by itself. */
-  #checkLater(transport: Transport): void {
-    const state = transport.pc.connectionState;
-    if (state !== 'disconnected' && state !== 'connecting') return;
-    setTimeout(() => {
-      if (transport.closed || this.#state !== 'joined') return;
-      const now = transport.pc.connectionState;
-      if (now === 'connected') return;
-      transport.failed = true;
-      this.#restartTransport(transport);
-    }, 4_000);
-  }
-
   #removeParticipant(participantId: string, reason: string): void {
     const participant = this.#participants.get(participantId);
     if (!participant) return;
-    const sub = this.#subs.get(participantId);
-    if (sub) this.#closeSubscription(participantId, sub);
+    this.#receiver.removeParticipant(participant);
     this.#participants.delete(participantId);
-    this.#wanted.delete(participantId);
-    this.#staleServerSubs.delete(participantId);
-    this.#restarts.delete(participantId);
     this.emit('participantLeft', participant, reason);
   }
 
@@ -765,9 +528,14 @@ export class Room extends Emitter<RoomEvents> {
     }
   }
 
-  /** Media statistics per connection (`framesDecoded`, packets, bytes), from getStats(). */
+  /** Media statistics: the publication's, and per participant received (`framesDecoded`, packets, bytes). */
   async getStats(): Promise<RoomStats> {
-    const stats: RoomStats = { publication: null, subscriptions: [] };
+    const receiving = this.#receiver.transport;
+    const stats: RoomStats = {
+      publication: null,
+      subscriptions: [],
+      peerConnections: [this.#publisher, receiving].filter((t) => t && !t.closed).length,
+    };
     if (this.#publisher) {
       const outbound: OutboundStats[] = [];
       const report = await this.#publisher.pc.getStats();
@@ -782,30 +550,7 @@ export class Room extends Emitter<RoomEvents> {
       });
       stats.publication = { state: this.#publisher.pc.connectionState, outbound };
     }
-    for (const [participantId, sub] of this.#subs) {
-      const inbound: InboundStats[] = [];
-      const report = await sub.transport.pc.getStats();
-      report.forEach((s: Record<string, unknown>) => {
-        if (s['type'] !== 'inbound-rtp') return;
-        const opt = (key: string) => (s[key] !== undefined ? { [key]: Number(s[key]) } : {});
-        inbound.push({
-          kind: String(s['kind'] ?? s['mediaType']),
-          packetsReceived: Number(s['packetsReceived'] ?? 0),
-          bytesReceived: Number(s['bytesReceived'] ?? 0),
-          packetsLost: Number(s['packetsLost'] ?? 0),
-          ...opt('framesDecoded'),
-          ...opt('frameWidth'),
-          ...opt('frameHeight'),
-          ...opt('jitter'),
-        });
-      });
-      stats.subscriptions.push({
-        participantId,
-        uid: this.#participants.get(participantId)?.uid ?? '',
-        state: sub.transport.pc.connectionState,
-        inbound,
-      });
-    }
+    stats.subscriptions = await this.#receiver.stats();
     return stats;
   }
 
@@ -813,12 +558,10 @@ export class Room extends Emitter<RoomEvents> {
   #end(reason: string): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    for (const [id, sub] of [...this.#subs]) this.#closeSubscription(id, sub);
-    if (this.#publisher) this.#dropTransport(this.#publisher);
+    this.#receiver.close();
+    if (this.#publisher) this.#connections.drop(this.#publisher);
     this.#publisher = null;
-    for (const t of this.#transports.values()) t.close();
-    this.#transports.clear();
-    this.#orphanCandidates.clear();
+    this.#connections.closeAll();
     for (const track of this.#localTracks.values()) this.#releaseTrack(track);
     this.#localTracks.clear();
     for (const track of this.#ownedTracks) track.stop();

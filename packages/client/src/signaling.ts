@@ -158,10 +158,10 @@ export class SignalingConnection extends Emitter<SignalingEvents> {
     if (this.#connectPromise) return this.#connectPromise;
     this.#setState('connecting');
     this.#connectPromise = this.#openSession(false).then(
-      ({ ws, welcome }) => {
+      ({ ws, welcome, early }) => {
         this.#connectPromise = null;
         this.#welcome = welcome;
-        this.#attach(ws);
+        this.#attach(ws, early);
         this.#setState('open');
         this.#listenOnline(true);
         return welcome;
@@ -256,8 +256,12 @@ export class SignalingConnection extends Emitter<SignalingEvents> {
     }
   }
 
-  /** Opens a socket, sends hello (with resume when asked) and waits for welcome. */
-  async #openSession(resume: boolean): Promise<{ ws: WebSocketLike; welcome: Welcome }> {
+  /**
+   * Opens a socket, sends hello (with resume when asked) and waits for welcome. `early`: what
+   * came right behind welcome before #attach (a Node WebSocket dispatches one read's frames at
+   * once, and the server sends e.g. the pending subscriberOffer right after a resumed welcome).
+   */
+  async #openSession(resume: boolean): Promise<{ ws: WebSocketLike; welcome: Welcome; early: unknown[] }> {
     const Ctor = this.#WebSocket;
     if (!Ctor) throw new ParleyError('UNSUPPORTED', 'No WebSocket implementation is available.');
     const credential = await this.#resolveCredential();
@@ -292,7 +296,11 @@ export class SignalingConnection extends Emitter<SignalingEvents> {
             /* already closed */
           }
           reject(err);
-        } else resolve({ ws, welcome: welcome! });
+        } else {
+          const early: unknown[] = [];
+          ws.onmessage = (ev) => early.push(ev.data);
+          resolve({ ws, welcome: welcome!, early });
+        }
       };
       const timer = setTimeout(
         () =>
@@ -327,7 +335,7 @@ export class SignalingConnection extends Emitter<SignalingEvents> {
     });
   }
 
-  #attach(ws: WebSocketLike): void {
+  #attach(ws: WebSocketLike, early: unknown[]): void {
     this.#ws = ws;
     ws.onmessage = (ev) => this.#onMessage(ev.data);
     ws.onerror = () => {
@@ -345,6 +353,12 @@ export class SignalingConnection extends Emitter<SignalingEvents> {
     this.#sendTimes = [];
     this.#startPing();
     this.#flush();
+    // After the caller has handled the welcome (`reconnected` is emitted synchronously after this).
+    if (early.length > 0) {
+      queueMicrotask(() => {
+        for (const data of early) if (this.#ws === ws) this.#onMessage(data);
+      });
+    }
   }
 
   #onMessage(data: unknown): void {
@@ -429,7 +443,7 @@ export class SignalingConnection extends Emitter<SignalingEvents> {
       await this.#sleep(jittered);
       delay = Math.min(delay * 2, this.#opts.reconnectMaxDelayMs);
       if (this.#state !== 'reconnecting') return;
-      let opened: { ws: WebSocketLike; welcome: Welcome };
+      let opened: { ws: WebSocketLike; welcome: Welcome; early: unknown[] };
       try {
         opened = await this.#openSession(true);
       } catch (err) {
@@ -458,7 +472,7 @@ export class SignalingConnection extends Emitter<SignalingEvents> {
       }
       this.#welcome = opened.welcome;
       this.#setState('open');
-      this.#attach(opened.ws);
+      this.#attach(opened.ws, opened.early);
       this.emit('reconnected', opened.welcome);
       return;
     }

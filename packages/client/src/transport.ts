@@ -55,6 +55,8 @@ export class Transport {
   #localQueue: { candidate: string; mid: string }[] = [];
   #remoteQueue: { candidate: string; mid: string }[] = [];
   #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  #connectArmed = false;
+  readonly #onState: (transport: Transport, state: RTCPeerConnectionState) => void;
 
   constructor(
     readonly role: TransportRole,
@@ -66,14 +68,13 @@ export class Transport {
      * A connection not connected after this long counts as failed. Browsers can stay in
      * 'connecting' for long when nothing answers at all (an unreachable TURN proxy gives no
      * candidate to check), and the user deserves a clear error instead of a silent call.
+     * null: not yet, see armConnectTimeout().
      */
-    connectTimeoutMs = 20_000,
+    connectTimeoutMs: number | null = 20_000,
   ) {
     this.pc = pc;
-    this.#connectTimer = setTimeout(() => {
-      this.#connectTimer = null;
-      if (!this.#closed && pc.connectionState !== 'connected') onState(this, 'failed');
-    }, connectTimeoutMs);
+    this.#onState = onState;
+    if (connectTimeoutMs !== null) this.armConnectTimeout(connectTimeoutMs);
     pc.onicecandidate = (ev) => {
       const c = ev.candidate;
       if (!c || !c.candidate) return; // end of candidates: protocol v1 has no message for it
@@ -86,12 +87,26 @@ export class Transport {
         clearTimeout(this.#connectTimer);
         this.#connectTimer = null;
       }
-      if (!this.#closed) onState(this, pc.connectionState);
+      if (!this.#closed) this.#onState(this, pc.connectionState);
     };
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Starts the connect timeout (once per connection), for a connection that has nothing to
+   * carry at first and so cannot connect yet (the receiving one before its first track).
+   */
+  armConnectTimeout(ms = 20_000): void {
+    if (this.#connectArmed || this.#closed) return;
+    this.#connectArmed = true;
+    if (this.pc.connectionState === 'connected') return;
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = null;
+      if (!this.#closed && this.pc.connectionState !== 'connected') this.#onState(this, 'failed');
+    }, ms);
   }
 
   /** The server told us the transport id: send the candidates gathered so far. */

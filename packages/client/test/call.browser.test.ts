@@ -27,6 +27,7 @@ import {
   assertReceives,
   createRoom as createCallRoom,
   openCallPage,
+  openPeerConnections,
   pageEvents,
   waitStatus,
 } from '../../server/test/call-page.js';
@@ -219,6 +220,22 @@ describe('call page in Chromium', () => {
       }
     });
 
+    it('each page holds two peer connections: one to publish, one that receives everyone', async () => {
+      for (const [uid, page] of pages()) {
+        assert.equal(await openPeerConnections(page), 2, `${uid}: peer connections in the page`);
+        const stats = await page.evaluate(() =>
+          (window as unknown as CallWindow).parleyCall.room!.getStats(),
+        );
+        assert.equal(stats.peerConnections, 2, `${uid}: getStats().peerConnections`);
+        // Both others' tracks arrive on the one receiving connection.
+        assert.deepEqual(
+          stats.subscriptions.map((s) => s.inbound.length).sort(),
+          [2, 2],
+          `${uid}: audio and video from each of the two others`,
+        );
+      }
+    });
+
     it('mute shows on the other pages as tracksChanged', async () => {
       await bob.getByTestId('mute-audio').click();
       await alice.locator('figure[data-testid="tile-bob"][data-audio="muted"]').waitFor();
@@ -243,6 +260,8 @@ describe('call page in Chromium', () => {
       await alice.locator('figure[data-testid="tile-carol"][data-video="on"]').waitFor();
       await assertReceives(alice, 'carol', 'alice after carol published again');
       await assertReceives(bob, 'carol', 'bob after carol published again');
+      // Carol's video left and came back on the same receiving connection.
+      for (const page of [alice, bob]) assert.equal(await openPeerConnections(page), 2);
     });
 
     it('a dropped WebSocket resumes without anyone seeing a leave', async () => {
@@ -277,6 +296,7 @@ describe('call page in Chromium', () => {
       await carol.getByTestId('remote-video-alice').waitFor();
       await assertReceives(alice, 'carol', 'alice after carol rejoined');
       await assertReceives(carol, 'bob', 'carol after rejoining');
+      for (const page of [alice, bob, carol]) assert.equal(await openPeerConnections(page), 2);
     });
 
     it('reported no error on any page along the way', async () => {

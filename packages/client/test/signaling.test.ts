@@ -364,6 +364,26 @@ describe('keepalive and resume', () => {
     assert.equal(server.hellos[2]?.resume?.resumeToken, 'token_2');
   });
 
+  it('delivers events sent right behind welcome, after connect and after a resume', async () => {
+    // A Node WebSocket dispatches the frames of one read at once; the server sends the pending
+    // subscriberOffer right behind a resumed welcome.
+    const server = await fakeServer({
+      onHello: (conn, hello, s) => {
+        s.welcome(conn, hello);
+        conn.send({ type: 'tracksChanged', participantId: `p_${server.hellos.length}`, tracks: [] });
+      },
+    });
+    const conn = connection(server);
+    const got: string[] = [];
+    conn.on('message', (m) => got.push(`${m.type}:${'participantId' in m ? m.participantId : ''}`));
+    conn.on('reconnected', () => got.push('reconnected'));
+    await conn.connect();
+    await until(() => got.length === 1, 2000, 'the event behind the first welcome');
+    server.last.terminate();
+    await until(() => got.length === 3, 3000, 'the event behind the resumed welcome');
+    assert.deepEqual(got, ['tracksChanged:p_1', 'reconnected', 'tracksChanged:p_2']);
+  });
+
   it('queues requests made while reconnecting and sends them once resumed', async () => {
     let holdHello = true;
     const server = await fakeServer({

@@ -39,6 +39,35 @@ export const ClientMessageSchema = Type.Union([
   Type.Object({ type: Type.Literal('subscribe'), id: RequestId, participantId: Id }, strict),
   Type.Object({ type: Type.Literal('unsubscribe'), id: RequestId, participantId: Id }, strict),
   Type.Object({ type: Type.Literal('answer'), id: RequestId, transportId: Id, sdp: Sdp }, strict),
+  /**
+   * Opens the participant's one receiving connection: every remote track it receives, in one
+   * peer connection the server renegotiates (subscriberOffer events, answered by
+   * subscriberAnswer). restart: replace the current one (after an ICE failure).
+   */
+  Type.Object(
+    {
+      type: Type.Literal('openSubscriber'),
+      id: RequestId,
+      autoSubscribe: Type.Optional(Type.Boolean()),
+      restart: Type.Optional(Type.Boolean()),
+    },
+    strict,
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('subscriberAnswer'),
+      id: RequestId,
+      transportId: Id,
+      version: Type.Integer({ minimum: 1 }),
+      sdp: Sdp,
+    },
+    strict,
+  ),
+  /** Receive (or stop receiving) one participant's tracks on the receiving connection. */
+  Type.Object(
+    { type: Type.Literal('setSubscribed'), id: RequestId, participantId: Id, subscribed: Type.Boolean() },
+    strict,
+  ),
   Type.Object(
     {
       type: Type.Literal('candidate'),
@@ -66,6 +95,15 @@ export interface ParticipantInfo {
   tracks: TrackInfo[];
 }
 
+/** A track on the receiving connection: whose it is, by the m-line (mid) that carries it. */
+export interface SubscribedTrack {
+  mid: string;
+  trackId: string;
+  /** The publishing participant. */
+  participantId: string;
+  kind: MediaKind;
+}
+
 export interface RoomState {
   roomId: string;
   createdAt: number;
@@ -84,6 +122,9 @@ export interface ResponseData {
   subscribe: { transportId: string; sdp: string };
   unsubscribe: Record<string, never>;
   answer: Record<string, never>;
+  openSubscriber: { transportId: string };
+  subscriberAnswer: Record<string, never>;
+  setSubscribed: Record<string, never>;
   mute: Record<string, never>;
   ping: { time: number };
 }
@@ -109,6 +150,7 @@ export const signalingErrorCodes = [
   'ROOM_FULL',
   'PARTICIPANT_NOT_FOUND',
   'TRANSPORT_NOT_FOUND',
+  'OFFER_SUPERSEDED',
   'NOT_PUBLISHING',
   'MEDIA_FAILED',
   'MEDIA_ADDRESS_DENIED',
@@ -145,5 +187,18 @@ export type ServerMessage =
   | { type: 'participantLeft'; participantId: string; uid: string; reason: string }
   | { type: 'tracksChanged'; participantId: string; tracks: TrackInfo[] }
   | { type: 'candidate'; transportId: string; candidate: string; mid: string }
+  /**
+   * A new description of the receiving connection (version counts up from 1 per connection):
+   * answer it with subscriberAnswer. Mids not in `tracks` carry nothing now (inactive); the
+   * server reuses them for later tracks. One offer is outstanding at a time; after a resume the
+   * unanswered one is sent again.
+   */
+  | {
+      type: 'subscriberOffer';
+      transportId: string;
+      version: number;
+      sdp: string;
+      tracks: SubscribedTrack[];
+    }
   | { type: 'roomClosed'; roomId: string; reason: string }
   | { type: 'bye'; code: SignalingErrorCode; message: string };

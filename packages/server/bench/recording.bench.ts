@@ -86,7 +86,12 @@ try {
       : await client.request({ type: 'createRoom' });
     roomId = String(res.data?.['roomId']);
     const publisher = new ReplayPublisher(String(res.data?.['self']), clips[i]!);
-    await publisher.publish(server.calls.list().find((c) => c.roomId === roomId)!.router());
+    await publisher.publish(
+      server.calls
+        .list()
+        .find((c) => c.roomId === roomId)!
+        .router(),
+    );
     publisher.play();
     terminals.push({ client, publisher });
   }

@@ -31,8 +31,36 @@ export async function openCallPage(
   contexts.push(context);
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
+  // Counts the page's peer connections that are not closed, whatever the SDK says of itself.
+  // A string: the test runner's transpiler may add helpers a function body would not find here.
+  await page.addInitScript(`(() => {
+    const Native = window.RTCPeerConnection;
+    const open = new Set();
+    class Counted extends Native {
+      constructor(config) {
+        super(config);
+        open.add(this);
+        this.addEventListener('connectionstatechange', () => {
+          if (this.connectionState === 'closed') open.delete(this);
+        });
+      }
+      close() {
+        open.delete(this);
+        super.close();
+      }
+    }
+    window.RTCPeerConnection = Counted;
+    window.openPeerConnections = () => open.size;
+  })();`);
   await page.goto(`${baseUrl}/call/${query}#credential=${b64url(JSON.stringify(credential))}`);
   return page;
+}
+
+/** The page's RTCPeerConnections not closed (counted by openCallPage's init script). */
+export function openPeerConnections(page: Page): Promise<number> {
+  return page.evaluate(() =>
+    (window as unknown as { openPeerConnections: () => number }).openPeerConnections(),
+  );
 }
 
 export function waitStatus(page: Page, state: string, timeout?: number): Promise<void> {

@@ -16,7 +16,7 @@
 import type { MediaKind, ServerMessage } from '@parley/protocol';
 import type { LeaveReason, Participant, Room, RoomScope } from '../rooms/room.js';
 import type { MediaRouter } from '../sfu/index.js';
-import type { MediaPlane, RoomMedia } from './room-media.js';
+import type { MediaPlane, RoomMedia, SubscriberOffer } from './room-media.js';
 
 /** A terminal in the call: where its messages go. */
 export interface CallMember {
@@ -139,6 +139,11 @@ export class LiveCall {
     return this.media().router;
   }
 
+  /** The unanswered offer of a participant's receiving connection, if the call has media. */
+  pendingSubscriberOffer(participantId: string): SubscriberOffer | null {
+    return this.#media?.pendingSubscriberOffer(participantId) ?? null;
+  }
+
   /** The kinds a participant publishes, as the media plane has them. */
   unpublish(participantId: string, kind?: MediaKind): MediaKind[] {
     return this.media().unpublish(participantId, kind);
@@ -154,6 +159,11 @@ export class LiveCall {
     const media = this.#deps.media.createRoomMedia({
       onCandidate: (participantId, transportId, candidate, mid) => {
         this.#members.get(participantId)?.send({ type: 'candidate', transportId, candidate, mid });
+      },
+      onSubscriberOffer: (participantId, offer) => {
+        this.#members
+          .get(participantId)
+          ?.send({ type: 'subscriberOffer', ...offer, tracks: [...offer.tracks] });
       },
       onPublishedKindsChanged: (participantId, kinds) => {
         const participant = room.participants.get(participantId);

@@ -1,7 +1,14 @@
 /** The SFU (one MediaRouter per room) behind the live call's media interface. */
 import type { MediaKind } from '@parley/protocol';
 import { MediaRouter, SfuError, resolveSfuConfig, type SfuConfig, type SfuLogger } from '../sfu/index.js';
-import { MediaError, type MediaPlane, type RoomMedia, type RoomMediaEvents } from './room-media.js';
+import type { SubscriberOfferEvent } from '../sfu/index.js';
+import {
+  MediaError,
+  type MediaPlane,
+  type RoomMedia,
+  type RoomMediaEvents,
+  type SubscriberOffer,
+} from './room-media.js';
 
 function mapError(err: unknown): never {
   if (err instanceof SfuError) {
@@ -12,7 +19,9 @@ function mapError(err: unknown): never {
           ? 'NOT_PUBLISHING'
           : err.code === 'unknown-participant'
             ? 'PARTICIPANT_NOT_FOUND'
-            : 'MEDIA_FAILED';
+            : err.code === 'offer-superseded'
+              ? 'OFFER_SUPERSEDED'
+              : 'MEDIA_FAILED';
     throw new MediaError(code, err.message);
   }
   throw err;
@@ -24,6 +33,21 @@ async function mapped<T>(work: () => Promise<T>): Promise<T> {
   } catch (err) {
     return mapError(err);
   }
+}
+
+/** The SFU's offer as terminals get it: each track named by its publisher. */
+function toSubscriberOffer(e: SubscriberOfferEvent): SubscriberOffer {
+  return {
+    transportId: e.transportId,
+    version: e.version,
+    sdp: e.offerSdp,
+    tracks: e.tracks.map((t) => ({
+      mid: t.mid,
+      trackId: t.trackId,
+      participantId: t.publisherId,
+      kind: t.kind,
+    })),
+  };
 }
 
 function kindsOf(router: MediaRouter, participantId: string): MediaKind[] {
@@ -38,6 +62,9 @@ class SfuRoomMedia implements RoomMedia {
     this.router = router;
     this.#router.on('localCandidate', (c) =>
       events.onCandidate(c.participantId, c.transportId, c.candidate, c.mid),
+    );
+    this.#router.on('subscriberOffer', (e) =>
+      events.onSubscriberOffer(e.participantId, toSubscriberOffer(e)),
     );
     this.#router.on('remoteDenied', (e) => events.onRemoteDenied(e.participantId, e.address, e.port));
     this.#router.on('trackEnded', (track, reason) => {
@@ -66,6 +93,35 @@ class SfuRoomMedia implements RoomMedia {
 
   unsubscribe(subscriberId: string, publisherId: string): void {
     this.#router.unsubscribe(subscriberId, publisherId);
+  }
+
+  openSubscriber(participantId: string, options: { autoSubscribe?: boolean; restart: boolean }) {
+    try {
+      return this.#router.openSubscriber(participantId, options);
+    } catch (err) {
+      return mapError(err);
+    }
+  }
+
+  setSubscriberAnswer(participantId: string, transportId: string, version: number, answerSdp: string) {
+    return mapped(async () => {
+      this.#own(participantId, transportId);
+      await this.#router.setSubscriberAnswer(transportId, version, answerSdp);
+    });
+  }
+
+  setSubscribed(subscriberId: string, publisherId: string, subscribed: boolean): void {
+    try {
+      this.#router.setSubscribed(subscriberId, publisherId, subscribed);
+    } catch (err) {
+      mapError(err);
+    }
+  }
+
+  pendingSubscriberOffer(participantId: string): SubscriberOffer | null {
+    if (this.#router.closed) return null;
+    const pending = this.#router.pendingSubscriberOffer(participantId);
+    return pending ? toSubscriberOffer(pending) : null;
   }
 
   /** A terminal may only touch its own transports. */

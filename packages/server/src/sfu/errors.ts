@@ -7,6 +7,8 @@ export type SfuErrorCode =
   | 'no-tracks'
   | 'wrong-transport-role'
   | 'negotiation-failed'
+  /** An answer to an offer of a subscriber connection that is not the one outstanding. */
+  | 'offer-superseded'
   | 'router-closed'
   | 'invalid-config';
 

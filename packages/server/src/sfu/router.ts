@@ -16,12 +16,26 @@
  *       call, i.e. per (subscriber, publisher) pair. The browser sees one MediaStream per
  *       publishing participant (msid = PublishedTrack.streamId) and MediaStreamTrack.id =
  *       PublishedTrack.id.
- *   setAnswer(transportId, answerSdp) → Promise<void>
+ *   setAnswer(transportId, answerSdp) → Promise<void>    (subscriber connections: below)
+ *   openSubscriber(participantId, { autoSubscribe?, restart? }?) → { transportId }
+ *       The participant's ONE subscriber connection (BUNDLE): every track it receives, on one
+ *       PeerConnection the SFU renegotiates, always as the offerer (the browser only answers, so
+ *       no glare). Carries every live track of every OTHER participant by default, tracks
+ *       published later included; ended tracks leave it. Offers come as 'subscriberOffer' events
+ *       (the first within iceGatheringTimeoutMs). Idempotent while open (options then ignored);
+ *       restart: close it and open a new one. autoSubscribe false: nobody until setSubscribed().
+ *   setSubscriberAnswer(transportId, version, answerSdp) → Promise<void>
+ *       The answer to offer `version`; one for any other offer throws 'offer-superseded'.
+ *   setSubscribed(subscriberId, publisherId, subscribed)   stop/resume receiving a publisher's
+ *       tracks on that connection. The choice outlives a restart (until removeParticipant).
+ *   pendingSubscriberOffer(participantId) → SubscriberOfferEvent | null   the one awaiting its
+ *       answer (to send again after the signaling reconnects).
  *   addRemoteCandidate(transportId, candidate, mid?)   trickle from the browser ("candidate:..."
  *       as in RTCIceCandidate.candidate, mid = sdpMid). May come before setAnswer (queued).
  *       Candidates for an unknown or already closed transport are ignored (they race with close).
  *   unpublish(participantId, kind?)        ends that participant's tracks (of that kind)
- *   unsubscribe(subscriberId, publisherId) closes the subscriber's transports for that publisher
+ *   unsubscribe(subscriberId, publisherId) closes the subscriber's per-pair transports for that
+ *       publisher (its subscriber connection: setSubscribed)
  *   closeTransport(transportId)
  *   requestKeyFrame(publisherId)           PLI to each live video track of that publisher
  *   removeParticipant(participantId)       everything of that participant, both directions
@@ -67,6 +81,15 @@
  *                                  emitted on its own: a failed transport closes.
  *   localCandidate({ transportId, participantId, candidate, mid })
  *                                  host candidates already rewritten to announcedIps.
+ *   subscriberOffer({ participantId, transportId, version, offerSdp, tracks })
+ *                                  version 1, 2, ... per connection; tracks: { mid, trackId,
+ *                                  publisherId, kind, streamId, ssrc } per sending m-line (a
+ *                                  browser keeps the first MediaStreamTrack of an m-line when the
+ *                                  m-line is reused: map by mid). At most one offer waits for its
+ *                                  answer: changes meanwhile, and changes in one tick (a
+ *                                  publisher's audio and video), make one next offer, sent as soon
+ *                                  as the answer is set. An offer not answered within
+ *                                  connectTimeoutMs closes the connection.
  *   tapEnded({ tapId, trackId, participantId, kind, reason })
  *                                  a tap stopped because its track ended (right after that
  *                                  track's trackEnded); not after removeTap() or close().
@@ -79,19 +102,22 @@
  *   transportState / tapEnded events (the caller asked), and every later call throws
  *   SfuError('router-closed') (but removeTap(), which stays a harmless no-op).
  *   removeParticipant(p) → p's publisher transports: trackEnded for each live track (each
- *   subscriber transport left without a live track closes: transportState 'closed'), then the
- *   publisher transport's own 'closed'; then p's subscriber transports ('closed').
+ *   subscriber transport left without a live track closes: transportState 'closed'; subscriber
+ *   connections drop the track, and offer again in the next tick), then the publisher
+ *   transport's own 'closed'; then p's subscriber transports and connection ('closed').
  *   unpublish(p, kind) → those tracks end (trackEnded; subscribers get an RTCP BYE for the SSRC);
- *   a transport left with no live track closes as above.
+ *   a transport left with no live track closes as above. A subscriber connection stays open
+ *   with no track (a later one costs an offer, not a new handshake).
  *
  * Design choices:
- * - One subscriber PeerConnection per (subscriber, publisher) pair rather than one per subscriber
- *   with renegotiation. node-datachannel can add tracks to a live PeerConnection but cannot
- *   remove them, and every renegotiation risks glare with the browser; per-pair connections need
- *   no renegotiation at all, fail independently, and Chromium handles them reliably. The cost is
- *   one ICE/DTLS handshake and one UDP port per pair (n·(n-1) subscriber connections for n
- *   publishing participants): size the port range accordingly, or set udpMux to put every
- *   transport on one port. Fine for small rooms.
+ * - Two subscriber models. subscribe(): one PeerConnection per (subscriber, publisher) pair,
+ *   never renegotiated; n·(n-1) handshakes and UDP ports for n publishers (or udpMux). The
+ *   subscriber connection (openSubscriber): one per participant, renegotiated by the SFU, the
+ *   offerer (subscriber-connection.ts): a data channel in the first offer so it connects before
+ *   any track; an ended track's m-line turns inactive and is reused by the next track of its
+ *   kind, so the SDP does not grow with the call's history. Payload types must agree across one
+ *   BUNDLE: a track whose sent codec's payload type means another codec there is not carried
+ *   on that connection (logged); clashing secondary codecs and extension ids are left out.
  * - Packets are forwarded byte for byte: the subscriber SDP declares the publisher's SSRC,
  *   payload types and header-extension ids, so nothing is rewritten on the hot path.
  * - RTCP towards publishers is generated here (RR every second with loss/jitter/LSR, REMB with
@@ -103,156 +129,46 @@
  *   (sent as soon as DTLS is up, inside Chrome's 2 s start phase) lets it start at full rate.
  *   Subscribers' own REMBs are recorded, not acted on (no simulcast/layer switching yet).
  */
-import { isIP } from 'node:net';
-import { performance } from 'node:perf_hooks';
-import type { IceServer, RtcConfig } from 'node-datachannel';
+import { resolveSfuConfig } from './config.js';
 import { SfuError } from './errors.js';
 import { TypedEventEmitter } from './events.js';
+import { PublisherTransport, type SourceTrack } from './publisher.js';
 import { trimPublisherOffer } from './sdp.js';
-import { RtpTap, TapSockets } from './tap.js';
+import { SubscriberTransport } from './subscriber.js';
+import { SubscriberConnection } from './subscriber-connection.js';
+import { SubscriberConnections } from './subscriber-connections.js';
+import { RtpTap, tapBindAddress, TapSockets } from './tap.js';
 import {
   newCounters,
   newId,
   normaliseAddress,
-  PublisherTransport,
-  SubscriberTransport,
   type Counters,
   type ResolvedConfig,
   type RouterContext,
-  type SourceTrack,
   type Transport,
-} from './transports.js';
+} from './transport.js';
 import type {
-  IceServerConfig,
   MediaKind,
   MediaRouterEvents,
+  OpenSubscriberOptions,
   PublishedTrack,
+  PublishResult,
   RouterStats,
   SfuConfig,
   SfuLogger,
+  SubscribeOptions,
+  SubscribeResult,
+  SubscriberOfferEvent,
   TapOptions,
   TapStats,
   TapTarget,
   TrackArrival,
   TrackDescription,
   TrackEndReason,
-  VideoCodecName,
 } from './types.js';
 
-export interface PublishResult {
-  transportId: string;
-  answerSdp: string;
-  tracks: PublishedTrack[];
-}
-
-export interface SubscribeResult {
-  transportId: string;
-  offerSdp: string;
-  tracks: PublishedTrack[];
-}
-
-export interface SubscribeOptions {
-  /** Only these tracks (ids from PublishedTrack.id). */
-  trackIds?: string[];
-  /** Only tracks of these kinds. */
-  kinds?: MediaKind[];
-}
-
-function invalidConfig(message: string): never {
-  throw new SfuError('invalid-config', message);
-}
-
-/** Browser-style { urls, username, credential } → libdatachannel IceServer entries. */
-function toIceServers(list: IceServerConfig[]): (string | IceServer)[] {
-  const out: (string | IceServer)[] = [];
-  for (const entry of list) {
-    if (typeof entry === 'string') {
-      out.push(entry);
-      continue;
-    }
-    for (const url of Array.isArray(entry.urls) ? entry.urls : [entry.urls]) {
-      const m = /^(stuns?|turns?):(\[[^\]]+\]|[^:?]+)(?::(\d+))?(?:\?transport=(udp|tcp))?$/i.exec(
-        url.trim(),
-      );
-      if (!m) invalidConfig(`unsupported ICE server URL: ${url}`);
-      const scheme = m[1]!.toLowerCase();
-      const hostname = m[2]!.replace(/^\[|\]$/g, '');
-      const tls = scheme === 'turns' || scheme === 'stuns';
-      const port = m[3] ? Number(m[3]) : tls ? 5349 : 3478;
-      if (scheme.startsWith('stun')) {
-        out.push({ hostname, port });
-      } else {
-        const server: IceServer = {
-          hostname,
-          port,
-          relayType: tls ? 'TurnTls' : m[4]?.toLowerCase() === 'tcp' ? 'TurnTcp' : 'TurnUdp',
-        };
-        if (entry.username !== undefined) server.username = entry.username;
-        if (entry.credential !== undefined) server.password = entry.credential;
-        out.push(server);
-      }
-    }
-  }
-  return out;
-}
-
-/** Validates the configuration once and fills in the defaults. */
-export function resolveSfuConfig(config: SfuConfig): ResolvedConfig {
-  const begin = config.portRangeBegin ?? 0;
-  const end = config.portRangeEnd ?? 0;
-  for (const [name, v] of [
-    ['portRangeBegin', begin],
-    ['portRangeEnd', end],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 65535) invalidConfig(`${name} must be a port number`);
-  }
-  if ((begin === 0) !== (end === 0) || begin > end) {
-    invalidConfig('portRangeBegin and portRangeEnd must both be set (begin <= end) or both be 0');
-  }
-  const announcedIps = config.announcedIps ?? [];
-  for (const ip of announcedIps) if (!isIP(ip)) invalidConfig(`announcedIps: not an IP address: ${ip}`);
-  if (config.bindAddress !== undefined && !isIP(config.bindAddress)) {
-    invalidConfig(`bindAddress: not an IP address: ${config.bindAddress}`);
-  }
-  const videoCodecs: VideoCodecName[] = config.videoCodecs ?? ['VP8', 'H264'];
-  if (videoCodecs.length === 0 || videoCodecs.some((c) => c !== 'VP8' && c !== 'H264')) {
-    invalidConfig('videoCodecs must list VP8 and/or H264');
-  }
-  const maxIncomingBitrate = config.maxIncomingBitrate ?? 3_000_000;
-  if (!(maxIncomingBitrate >= 30_000)) invalidConfig('maxIncomingBitrate must be at least 30000 bits/s');
-  const iceGatheringTimeoutMs = config.iceGatheringTimeoutMs ?? 1000;
-  if (!(iceGatheringTimeoutMs >= 0)) invalidConfig('iceGatheringTimeoutMs must be >= 0');
-  const keyFrameRequestMinIntervalMs = config.keyFrameRequestMinIntervalMs ?? 300;
-  if (!(keyFrameRequestMinIntervalMs >= 0)) invalidConfig('keyFrameRequestMinIntervalMs must be >= 0');
-  const connectTimeoutMs = config.connectTimeoutMs ?? 30_000;
-  if (!(connectTimeoutMs >= 1000)) invalidConfig('connectTimeoutMs must be >= 1000');
-  const nackBufferPackets = config.nackBufferPackets ?? 512;
-  if (!Number.isInteger(nackBufferPackets) || nackBufferPackets < 16) {
-    invalidConfig('nackBufferPackets must be an integer >= 16');
-  }
-
-  const rtc: RtcConfig = { iceServers: toIceServers(config.iceServers ?? []) };
-  if (begin > 0) {
-    rtc.portRangeBegin = begin;
-    rtc.portRangeEnd = end;
-  }
-  if (config.bindAddress !== undefined) rtc.bindAddress = config.bindAddress;
-  if (config.udpMux === true) {
-    if (begin === 0 || begin !== end)
-      invalidConfig('udpMux needs one fixed port: portRangeBegin === portRangeEnd');
-    rtc.enableIceUdpMux = true;
-  }
-  return Object.freeze({
-    rtc,
-    announcedIps: Object.freeze([...announcedIps]),
-    videoCodecs: Object.freeze([...videoCodecs]),
-    maxIncomingBitrate,
-    iceGatheringTimeoutMs,
-    keyFrameRequestMinIntervalMs,
-    connectTimeoutMs,
-    nackBufferPackets,
-  });
-}
+export { resolveSfuConfig } from './config.js';
+export type { PublishResult, SubscribeOptions, SubscribeResult } from './types.js';
 
 export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
   readonly id = newId('router');
@@ -268,6 +184,7 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
   readonly #tapSockets: TapSockets;
   #remotePolicy: ReadonlySet<string> | null = null;
   #policyTimer: NodeJS.Timeout | null = null;
+  readonly #subscribers: SubscriberConnections;
 
   constructor(config: SfuConfig, log: SfuLogger) {
     super();
@@ -292,6 +209,17 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
         this.emit('remoteDenied', e);
       },
     };
+    this.#subscribers = new SubscriberConnections({
+      ctx: this.#ctx,
+      register: (c) => this.#transports.set(c.id, c),
+      offer: (e) => {
+        if (!this.#closed) this.emit('subscriberOffer', e);
+      },
+      liveSources: () =>
+        this.#publishers()
+          .filter((t) => t.published)
+          .flatMap((t) => t.liveSources()),
+    });
   }
 
   /**
@@ -335,16 +263,10 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
   }
 
   #publishers(participantId?: string): PublisherTransport[] {
-    const out: PublisherTransport[] = [];
-    for (const t of this.#transports.values()) {
-      if (
-        t instanceof PublisherTransport &&
-        (participantId === undefined || t.participantId === participantId)
-      ) {
-        out.push(t);
-      }
-    }
-    return out;
+    return [...this.#transports.values()].filter(
+      (t): t is PublisherTransport =>
+        t instanceof PublisherTransport && (participantId ?? t.participantId) === t.participantId,
+    );
   }
 
   #liveSources(participantId?: string): SourceTrack[] {
@@ -390,7 +312,9 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
       { routerId: this.id, participantId, transportId, tracks: tracks.map((t) => `${t.kind}:${t.ssrc}`) },
       'sfu: published',
     );
+    transport.published = true;
     for (const t of tracks) this.emit('trackPublished', t);
+    this.#subscribers.published(transport.sources);
     return { transportId, answerSdp, tracks };
   }
 
@@ -434,10 +358,48 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
     if (!(t instanceof SubscriberTransport)) {
       throw new SfuError(
         'wrong-transport-role',
-        `${transportId} is a publisher transport; it takes no answer`,
+        t instanceof SubscriberConnection
+          ? `${transportId} is a subscriber connection: answer with setSubscriberAnswer()`
+          : `${transportId} is a publisher transport; it takes no answer`,
       );
     }
     t.setAnswer(answerSdp);
+  }
+
+  /**
+   * The participant's subscriber connection: the one open, or a new one (see the header). Its
+   * offers come as 'subscriberOffer' events, the first within iceGatheringTimeoutMs.
+   */
+  openSubscriber(participantId: string, options: OpenSubscriberOptions = {}): { transportId: string } {
+    this.#assertOpen();
+    const connection = this.#subscribers.open(participantId, options);
+    this.#log.info(
+      { routerId: this.id, participantId, transportId: connection.id },
+      'sfu: subscriber connection',
+    );
+    return { transportId: connection.id };
+  }
+
+  /** The browser's answer to offer `version` of a subscriber connection. */
+  async setSubscriberAnswer(transportId: string, version: number, answerSdp: string): Promise<void> {
+    this.#assertOpen();
+    const t = this.#transport(transportId);
+    if (!(t instanceof SubscriberConnection)) {
+      throw new SfuError('wrong-transport-role', `${transportId} is not a subscriber connection`);
+    }
+    t.setAnswer(version, answerSdp);
+  }
+
+  /** Receive (or stop receiving) one publisher's tracks on the subscriber's connection. */
+  setSubscribed(subscriberId: string, publisherId: string, subscribed: boolean): void {
+    this.#assertOpen();
+    this.#subscribers.setSubscribed(subscriberId, publisherId, subscribed);
+  }
+
+  /** The offer of the participant's subscriber connection that waits for its answer, if any. */
+  pendingSubscriberOffer(participantId: string): SubscriberOfferEvent | null {
+    this.#assertOpen();
+    return this.#subscribers.pendingOffer(participantId);
   }
 
   /** Candidates for a transport that no longer exists are ignored: they race with closing. */
@@ -488,6 +450,7 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
       if (t.participantId === participantId) t.close('participant-removed', true);
     }
     this.#streamIds.delete(participantId);
+    this.#subscribers.forget(participantId);
   }
 
   /** The participant a transport belongs to (to check that a request comes from its owner). */
@@ -515,12 +478,7 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
    */
   addTap(publisherId: string, kind: MediaKind, target: TapTarget, options: TapOptions = {}): string {
     this.#assertOpen();
-    const family = isIP(target.address);
-    if (family === 0)
-      throw new SfuError('invalid-config', `tap address must be an IP address: ${target.address}`);
-    if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
-      throw new SfuError('invalid-config', `tap port must be 1-65535: ${target.port}`);
-    }
+    const { bind, family } = tapBindAddress(target, this.#config.rtc.bindAddress);
     const candidates = this.#liveSources(publisherId).filter(
       (s) => s.info.kind === kind && (options.trackId === undefined || s.info.id === options.trackId),
     );
@@ -531,16 +489,7 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
         `participant ${publisherId} publishes no live ${kind} track${options.trackId ? ` ${options.trackId}` : ''}`,
       );
     }
-    const loopback = family === 4 ? target.address.startsWith('127.') : target.address === '::1';
-    const configured = this.#config.rtc.bindAddress;
-    const bind = loopback
-      ? target.address
-      : configured !== undefined && isIP(configured) === family
-        ? configured
-        : family === 6
-          ? '::'
-          : '0.0.0.0';
-    const socket = this.#tapSockets.get(bind, family === 6 ? 6 : 4);
+    const socket = this.#tapSockets.get(bind, family);
     const tapId = newId('tap');
     const keyFrames = options.keyFrames === undefined ? { intervalMs: 2000, forMs: 6000 } : options.keyFrames;
     const tap = new RtpTap(
@@ -602,32 +551,12 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
 
   /** Codec, SSRC and header extensions of a published track (while its transport exists). */
   describeTrack(trackId: string): TrackDescription | undefined {
-    const s = this.#source(trackId);
-    if (!s) return undefined;
-    return {
-      trackId,
-      participantId: s.info.participantId,
-      kind: s.info.kind,
-      ssrc: s.info.ssrc,
-      cname: s.cname,
-      codecs: s.info.codecs.map((c) => ({ ...c, rtcpFeedback: [...c.rtcpFeedback] })),
-      headerExtensions: s.headerExtensions.map((e) => ({ ...e })),
-      ended: s.ended,
-    };
+    return this.#source(trackId)?.describe();
   }
 
   /** Packets, bytes, frames and last arrival of a track, as counted on the packet path. */
   trackArrival(trackId: string): TrackArrival | undefined {
-    const s = this.#source(trackId);
-    if (!s) return undefined;
-    const a = s.arrival;
-    return {
-      trackId,
-      packets: a.packets,
-      bytes: a.bytes,
-      frames: a.frames,
-      lastPacketAt: a.lastPacketMono < 0 ? null : Math.round(performance.timeOrigin + a.lastPacketMono),
-    };
+    return this.#source(trackId)?.arrivalInfo();
   }
 
   stats(): RouterStats {
@@ -656,6 +585,7 @@ export class MediaRouter extends TypedEventEmitter<MediaRouterEvents> {
     this.#taps.clear();
     this.#tapSockets.close();
     this.#streamIds.clear();
+    this.#subscribers.clear();
     this.#log.info({ routerId: this.id, ...this.#counters }, 'sfu: router closed');
   }
 }

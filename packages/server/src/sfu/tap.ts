@@ -11,10 +11,38 @@
  * before the publisher is ready to answer it).
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { frameStartInfo, videoPayloadCodec, type VideoPayloadCodec } from '../rtp/rtp-payload.js';
-import type { PacketSink, SourceTrack } from './transports.js';
-import type { TapStats, TrackEndReason } from './types.js';
+import { SfuError } from './errors.js';
+import type { PacketSink, SourceTrack } from './publisher.js';
+import type { TapStats, TapTarget, TrackEndReason } from './types.js';
+
+/**
+ * Where to send to `target` from (validated: an IP address and a port): the target's loopback
+ * address for a loopback target, else the configured bind address of the target's family, else
+ * the wildcard address.
+ */
+export function tapBindAddress(
+  target: TapTarget,
+  configuredBind: string | undefined,
+): { bind: string; family: 4 | 6 } {
+  const family = isIP(target.address);
+  if (family === 0)
+    throw new SfuError('invalid-config', `tap address must be an IP address: ${target.address}`);
+  if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
+    throw new SfuError('invalid-config', `tap port must be 1-65535: ${target.port}`);
+  }
+  const loopback = family === 4 ? target.address.startsWith('127.') : target.address === '::1';
+  const bind = loopback
+    ? target.address
+    : configuredBind !== undefined && isIP(configuredBind) === family
+      ? configuredBind
+      : family === 6
+        ? '::'
+        : '0.0.0.0';
+  return { bind, family: family === 6 ? 6 : 4 };
+}
 
 /** Sockets the taps of one router send from, one per local address. */
 export class TapSockets {

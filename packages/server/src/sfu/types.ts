@@ -65,6 +65,27 @@ export interface PublishedTrack {
   codecs: RtpCodec[];
 }
 
+/** MediaRouter.publish() */
+export interface PublishResult {
+  transportId: string;
+  answerSdp: string;
+  tracks: PublishedTrack[];
+}
+
+/** MediaRouter.subscribe() */
+export interface SubscribeResult {
+  transportId: string;
+  offerSdp: string;
+  tracks: PublishedTrack[];
+}
+
+export interface SubscribeOptions {
+  /** Only these tracks (ids from PublishedTrack.id). */
+  trackIds?: string[];
+  /** Only tracks of these kinds. */
+  kinds?: MediaKind[];
+}
+
 export interface SfuLogger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
@@ -161,8 +182,43 @@ export interface TrackArrival {
   lastPacketAt: number | null;
 }
 
+/** A track on a participant's subscriber connection, by the m-line (mid) that carries it. */
+export interface SubscriberTrack {
+  mid: string;
+  /** PublishedTrack.id (the msid track id in the offer; a browser may keep the id of the first
+   * track that used the mid, so map by mid). */
+  trackId: string;
+  publisherId: string;
+  kind: MediaKind;
+  /** msid stream id: one per publishing participant. */
+  streamId: string;
+  ssrc: number;
+}
+
+/** A new offer of a participant's subscriber connection (openSubscriber), to answer with
+ * setSubscriberAnswer(transportId, version, answerSdp). */
+export interface SubscriberOfferEvent {
+  participantId: string;
+  transportId: string;
+  /** 1 for the first offer of the connection, then +1 per offer. */
+  version: number;
+  offerSdp: string;
+  /** What each sending m-line carries; media m-lines not listed are inactive (free for reuse). */
+  tracks: SubscriberTrack[];
+}
+
+export interface OpenSubscriberOptions {
+  /** true: receive every other participant's tracks; false: nobody until setSubscribed().
+   * Omitted: the participant's previous choices (all, for a participant never seen). */
+  autoSubscribe?: boolean;
+  /** Close the participant's open subscriber connection (if any) and open a new one. */
+  restart?: boolean;
+}
+
 export interface MediaRouterEvents {
   trackPublished: [PublishedTrack];
+  /** A participant's subscriber connection has a new offer (see SubscriberOfferEvent). */
+  subscriberOffer: [SubscriberOfferEvent];
   trackEnded: [PublishedTrack, TrackEndReason];
   /** A tap stopped because its track ended (not after removeTap() or close()). */
   tapEnded: [TapEndedEvent];
@@ -187,8 +243,11 @@ export interface TransportStats {
   state: TransportState;
   /** publisher: tracks it carries; subscriber: tracks it receives. */
   trackIds: string[];
-  /** publisher: the participant; subscriber: the publisher it receives. */
+  /** publisher: the participant; subscriber: the publisher it receives ('' on a subscriber
+   * connection, which receives from several: see publisherIds). */
   publisherId: string;
+  /** Subscriber connections (openSubscriber) only: the publishers whose tracks it carries. */
+  publisherIds?: string[];
 }
 
 /** Packet and RTCP counters of a router (plain increments on the packet path). */

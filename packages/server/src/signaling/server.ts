@@ -341,6 +341,10 @@ export class SignalingServer {
       { sessionId: session.sessionId, uid: session.uid, bizName: session.scope.bizName, resumed },
       'signaling session',
     );
+    // An offer sent while the socket was down may be lost: send the unanswered one again.
+    const pending =
+      call && session.participant ? call.pendingSubscriberOffer(session.participant.participantId) : null;
+    if (pending) session.send({ type: 'subscriberOffer', ...pending, tracks: [...pending.tracks] });
     return session;
   }
 
@@ -440,6 +444,25 @@ export class SignalingServer {
       case 'answer': {
         const { call, participant } = this.#inRoom(session);
         await call.media().setAnswer(participant.participantId, m.transportId, m.sdp);
+        return {};
+      }
+      case 'openSubscriber': {
+        const { call, participant } = this.#inRoom(session);
+        // Without autoSubscribe, a restarted connection keeps the participant's earlier choices.
+        return call.media().openSubscriber(participant.participantId, {
+          ...(m.autoSubscribe !== undefined ? { autoSubscribe: m.autoSubscribe } : {}),
+          restart: m.restart ?? false,
+        });
+      }
+      case 'subscriberAnswer': {
+        const { call, participant } = this.#inRoom(session);
+        await call.media().setSubscriberAnswer(participant.participantId, m.transportId, m.version, m.sdp);
+        return {};
+      }
+      case 'setSubscribed': {
+        const { call, participant } = this.#inRoom(session);
+        this.#peer(call, m.participantId, participant);
+        call.media().setSubscribed(participant.participantId, m.participantId, m.subscribed);
         return {};
       }
       case 'mute': {

@@ -211,6 +211,8 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     // take their last callbacks).
     closers.push(() => recordings.close());
     // Rooms close before the dispatcher so their last events reach the outbox.
+    // Media after the rooms: a call's participants leave (their transports close) before it ends.
+    closers.push(() => media.close());
     closers.push(() => rooms.close('shutdown'));
 
     const app = await buildHttpApp({
@@ -233,7 +235,6 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
     });
     closers.push(() => app.close());
 
-    closers.push(() => media.close());
     const signaling = new SignalingServer({
       db: db.db,
       calls,

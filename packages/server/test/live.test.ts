@@ -85,6 +85,24 @@ describe('live calls: one owner per call', () => {
     calls.close();
   });
 
+  it('ends quietly when the media plane closed first (a shutdown that stops media before the rooms)', async () => {
+    const { calls, media, order } = setup();
+    const nativeBefore = sfuNativeStats().peerConnections;
+    const call = calls.create(scope, 'alice');
+    const alice = call.join('alice', new Inbox());
+    call.join('bob', new Inbox());
+    const router = call.router();
+    router.openSubscriber(alice.participantId);
+    media.close();
+    assert.equal(router.closed, true);
+    assert.doesNotThrow(() => calls.close());
+    assert.deepEqual(order, ['userLeft:alice', 'userLeft:bob', 'roomDestroyed:shutdown']);
+    await waitFor(
+      'native peer connections released',
+      () => sfuNativeStats().peerConnections === nativeBefore,
+    );
+  });
+
   it('ends in order: participants leave, the recording finishes, the media closes, then the room is destroyed; twice is once', async () => {
     const { calls, media, order } = setup();
     const nativeBefore = sfuNativeStats().peerConnections;

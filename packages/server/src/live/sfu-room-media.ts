@@ -158,8 +158,9 @@ class SfuRoomMedia implements RoomMedia {
     return kindsOf(this.#router, participantId);
   }
 
+  /** Also after close (their transports went with the router). */
   removeParticipant(participantId: string): void {
-    this.#router.removeParticipant(participantId);
+    if (!this.#router.closed) this.#router.removeParticipant(participantId);
   }
 
   setRemoteAddressPolicy(addresses: readonly string[] | null): void {

@@ -2,7 +2,7 @@
 import WebSocket from 'ws';
 import type { ServerMessage } from '@parley/protocol';
 
-type Msg = ServerMessage & Record<string, unknown>;
+export type Msg = ServerMessage & Record<string, unknown>;
 
 export class SignalClient {
   readonly messages: Msg[] = [];

@@ -1,0 +1,193 @@
+/**
+ * A 16-person room through the whole server: 16 synthetic terminals (node-datachannel peers on
+ * 127.0.0.1, speaking signaling over WebSocket) all publish audio and video and each receives
+ * every other on its one receiving connection. Counted per (receiver, track).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Msg } from './signal-client.js';
+import { SignalClient } from './signal-client.js';
+import { callAppsUrl, credentialSigner, ownerClient, startTestServer, type TestServer } from './helpers.js';
+import type { CallApp } from '@parley/protocol';
+import { TestPublisher, waitFor } from './sfu-fixtures/peers.js';
+import { BundleTestSubscriber } from './sfu-fixtures/bundle.js';
+
+const size = 16;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One synthetic terminal: its signaling, its publisher and its receiving connection. */
+class Terminal {
+  participantId = '';
+  publisher: TestPublisher | null = null;
+  receiver: BundleTestSubscriber | null = null;
+  receiverTransportId = '';
+  offersAnswered = 0;
+  /** Offers are answered strictly one after another. */
+  #chain: Promise<void> = Promise.resolve();
+  readonly errors: string[] = [];
+
+  constructor(
+    readonly uid: string,
+    readonly client: SignalClient,
+  ) {
+    client.ws.on('message', (data) => this.#onEvent(JSON.parse(data.toString()) as Msg));
+  }
+
+  #onEvent(m: Msg): void {
+    if (m.type === 'subscriberOffer') {
+      const offer = m as Msg & { transportId: string; version: number; sdp: string; tracks: unknown[] };
+      this.#chain = this.#chain
+        .then(() => this.#answer(offer))
+        .catch((err: unknown) => {
+          this.errors.push(String(err));
+        });
+    } else if (m.type === 'candidate') {
+      const c = m as Msg & { transportId: string; candidate: string; mid: string };
+      if (c.transportId === this.receiverTransportId)
+        this.receiver?.pc.addRemoteCandidate(c.candidate, c.mid);
+    } else if (m.type === 'error') {
+      this.errors.push(JSON.stringify(m));
+    }
+  }
+
+  async #answer(offer: { transportId: string; version: number; sdp: string }): Promise<void> {
+    const receiver = this.receiver;
+    if (!receiver) throw new Error('an offer before the receiving connection');
+    const sdp = await receiver.answerFor({
+      participantId: this.participantId,
+      transportId: offer.transportId,
+      version: offer.version,
+      offerSdp: offer.sdp,
+      tracks: [],
+    });
+    const res = await this.client.request({
+      type: 'subscriberAnswer',
+      transportId: offer.transportId,
+      version: offer.version,
+      sdp,
+    });
+    if (!res.ok) throw new Error(`answer ${offer.version} refused: ${JSON.stringify(res.error)}`);
+    this.offersAnswered = offer.version;
+  }
+
+  async publish(): Promise<void> {
+    const publisher = new TestPublisher(this.participantId);
+    this.publisher = publisher;
+    await publisher.publish({
+      publish: async (_participantId, offerSdp) => {
+        const res = await this.client.request({ type: 'publish', sdp: offerSdp });
+        if (!res.ok) throw new Error(`publish refused: ${JSON.stringify(res.error)}`);
+        return { transportId: String(res.data?.['transportId']), answerSdp: String(res.data?.['sdp']) };
+      },
+      subscribe: () => Promise.reject(new Error('not used')),
+      setAnswer: () => Promise.reject(new Error('not used')),
+    });
+  }
+
+  async openReceiver(): Promise<void> {
+    this.receiver = new BundleTestSubscriber(this.participantId);
+    const res = await this.client.request({ type: 'openSubscriber' });
+    assert.equal(res.ok, true, JSON.stringify(res));
+    this.receiverTransportId = String(res.data?.['transportId']);
+  }
+
+  close(): void {
+    this.publisher?.close();
+    this.receiver?.close();
+    this.client.close();
+  }
+}
+
+describe(`a ${size}-person room, everyone publishing`, { timeout: 180_000 }, () => {
+  let server: TestServer;
+  const terminals: Terminal[] = [];
+
+  before(async () => {
+    server = await startTestServer({ overrides: { maxParticipants: size } });
+  });
+  after(async () => {
+    for (const t of terminals) t.close();
+    await server?.stop();
+  });
+
+  it('each of 16 terminals receives the audio and video of the 15 others on its one receiving connection', async () => {
+    const owner = await ownerClient(server);
+    const app = (await owner.post<CallApp>(callAppsUrl(), { name: 'Sixteen' })).body;
+    const sign = await credentialSigner(owner, app.bizName);
+    let roomId = '';
+    for (let i = 0; i < size; i++) {
+      const uid = `user${i}`;
+      const client = await SignalClient.open(server.url);
+      const t = new Terminal(uid, client);
+      terminals.push(t);
+      const welcome = await client.hello(sign(uid));
+      assert.equal(welcome.type, 'welcome', JSON.stringify(welcome));
+      const res = await client.request(i === 0 ? { type: 'createRoom' } : { type: 'joinRoom', roomId });
+      assert.equal(res.ok, true, JSON.stringify(res));
+      roomId = String(res.data?.['roomId']);
+      t.participantId = String(res.data?.['self']);
+      // Half open their receiving connection before publishing, half after: both orders work.
+      if (i % 2 === 0) await t.openReceiver();
+      await t.publish();
+      if (i % 2 === 1) await t.openReceiver();
+    }
+    // A 17th is refused: the cap holds.
+    const extra = await SignalClient.open(server.url);
+    await extra.hello(sign('user_extra'));
+    const full = await extra.request({ type: 'joinRoom', roomId });
+    assert.equal(full.error?.code, 'ROOM_FULL');
+    extra.close();
+
+    const call = server.calls.list().find((c) => c.roomId === roomId)!;
+    await waitFor(
+      'every receiving connection carries the 30 tracks of the others',
+      () =>
+        call
+          .router()
+          .stats()
+          .perTransport.filter(
+            (t) => t.role === 'subscriber' && t.state === 'connected' && t.trackIds.length === 30,
+          ).length === size,
+      60_000,
+    );
+    const stats = call.router().stats();
+    assert.equal(stats.transports, 2 * size, 'two transports per participant');
+    assert.equal(stats.publisherTransports, size);
+    assert.equal(stats.subscriberTransports, size);
+
+    // Every publisher sends for ~3 s (audio every 20 ms, video every 40 ms).
+    for (let round = 0; round < 150; round++) {
+      for (const t of terminals) {
+        t.publisher!.send('audio');
+        if (round % 2 === 0) t.publisher!.send('video');
+      }
+      await sleep(20);
+    }
+    const missing = (): string[] => {
+      const out: string[] = [];
+      for (const receiver of terminals) {
+        for (const sender of terminals) {
+          if (sender === receiver) continue;
+          for (const kind of ['audio', 'video'] as const) {
+            if (receiver.receiver!.received(sender.publisher!.ssrc[kind]).length === 0)
+              out.push(`${receiver.uid}<-${sender.uid}:${kind}`);
+          }
+        }
+      }
+      return out;
+    };
+    await waitFor('every (receiver, track) pair has packets', () => missing().length === 0, 10_000).catch(
+      () => assert.deepEqual(missing(), [], 'pairs with no packet'),
+    );
+    // Byte for byte: what user3 sent is what user12 got.
+    const sent = terminals[3]!.publisher!.send('video');
+    await waitFor('the last packet', () =>
+      terminals[12]!.receiver!.received(terminals[3]!.publisher!.ssrc.video).some((p) => p.equals(sent)),
+    );
+    for (const t of terminals) assert.deepEqual(t.errors, [], `${t.uid}: no error`);
+    assert.ok(
+      terminals.every((t) => t.offersAnswered >= 1),
+      'every terminal answered its offers',
+    );
+  });
+});

@@ -150,8 +150,8 @@ export const settings: Setting<keyof ParleyConfig>[] = [
   {
     key: 'maxParticipants',
     env: 'PARLEY_MAX_PARTICIPANTS',
-    default: 16,
-    parse: intIn(2, 100),
+    default: 50,
+    parse: intIn(2, 200),
     doc: 'Most participants one room holds at once; one more `joinRoom` is refused with `ROOM_FULL`.',
   },
   {
@@ -194,7 +194,7 @@ export const settings: Setting<keyof ParleyConfig>[] = [
     env: 'PARLEY_RTC_PORT_MIN',
     default: 0,
     parse: intIn(0, 65535),
-    doc: 'Lowest UDP port of the media plane. Set together with `rtcPortMax` (both or neither); 0 and 0 let the operating system pick. A room of n people uses about n² ports: open the range in the firewall.',
+    doc: 'Lowest UDP port of the media plane. Set together with `rtcPortMax` (both or neither); 0 and 0 let the operating system pick. A room of n people uses about 2n ports (one publishing and one receiving connection each): open the range in the firewall.',
   },
   {
     key: 'rtcPortMax',

@@ -21,8 +21,22 @@
 import { parseSdp, serializeSdp } from './sdp.js';
 import type { MediaKind, RtpCodec, RtpHeaderExtension } from './types.js';
 
-/** A codec's identity for payload-type agreement: name, clock rate, channels, fmtp parameters. */
+/**
+ * Codecs whose fmtp parameters do not change what is on the wire in a way the decoder must know
+ * (Opus: stereo, minptime, useinbandfec are hints; VP8/VP9/AV1 as browsers offer them). Two
+ * publishers' offers differ there (Chrome and a native client, or two Chrome versions), and
+ * refusing one of them would cut a participant off; H.264's packetization-mode and profile do
+ * matter, so its parameters stay part of its identity.
+ */
+const HINT_ONLY_FMTP = new Set(['audio/opus', 'video/vp8', 'video/vp9', 'video/av1']);
+
+/**
+ * A codec's identity for payload-type agreement: name, clock rate, channels and, where they
+ * matter (see HINT_ONLY_FMTP), the fmtp parameters.
+ */
 export function codecKey(c: RtpCodec): string {
+  const mime = c.mimeType.toLowerCase();
+  if (HINT_ONLY_FMTP.has(mime)) return `${mime}/${c.clockRate}/${c.channels ?? ''}`;
   const params = (c.fmtp ?? '')
     .split(';')
     .map((p) => p.trim().toLowerCase())
@@ -41,6 +55,15 @@ export class PayloadRegistry {
   fits(codec: RtpCodec): boolean {
     const known = this.#codecs.get(codec.payloadType);
     return known === undefined || known.key === codecKey(codec);
+  }
+
+  /**
+   * The codec as this connection declares it: one that fits takes the description already
+   * declared under its payload type (Chrome refuses a BUNDLE whose m-lines give one payload type
+   * different fmtp lines).
+   */
+  declared(codec: RtpCodec): RtpCodec {
+    return this.#codecs.get(codec.payloadType)?.codec ?? codec;
   }
 
   extensionFits(ext: RtpHeaderExtension): boolean {

@@ -197,8 +197,8 @@ export class SubscriberConnection extends Transport {
     if (this.closed || source.ended || this.#sinks.has(source)) return false;
     const registry = new PayloadRegistry();
     for (const s of this.#sinks.values()) registry.add(s.codecs, s.extensions);
-    const codecs = source.info.codecs.filter((c) => registry.fits(c));
-    if (codecs.length === 0 || codecs[0] !== source.info.codecs[0]) {
+    const codecs = source.info.codecs.filter((c) => registry.fits(c)).map((c) => registry.declared(c));
+    if (codecs.length === 0 || codecs[0]!.payloadType !== source.info.codecs[0]!.payloadType) {
       this.ctx.log.warn(
         {
           transportId: this.id,

@@ -142,8 +142,9 @@ export async function startServer(config: ParleyConfig, opts: StartOptions = {})
 
     const media = sfuMediaPlane(
       {
-        portRangeBegin: config.rtcPortMin,
-        portRangeEnd: config.rtcPortMax,
+        ...(config.rtcUdpPort > 0
+          ? { portRangeBegin: config.rtcUdpPort, portRangeEnd: config.rtcUdpPort, udpMux: true }
+          : { portRangeBegin: config.rtcPortMin, portRangeEnd: config.rtcPortMax }),
         announcedIps: [...config.announcedIps],
         iceServers: config.iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
         ...(config.rtcBindAddress ? { bindAddress: config.rtcBindAddress } : {}),

@@ -8,101 +8,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Msg } from './signal-client.js';
 import { SignalClient } from './signal-client.js';
 import { callAppsUrl, credentialSigner, ownerClient, startTestServer, type TestServer } from './helpers.js';
 import type { CallApp } from '@parley/protocol';
 import type { Browser, BrowserContext } from 'playwright-core';
-import { TestPublisher, waitFor } from './sfu-fixtures/peers.js';
+import { waitFor } from './sfu-fixtures/peers.js';
+import { Terminal } from './synthetic-terminal.js';
 import { fakeMediaFlags, launchChromium } from './chromium.js';
 import { openCallPage, openPeerConnections, waitStatus } from './call-page.js';
-import { BundleTestSubscriber } from './sfu-fixtures/bundle.js';
 
 const size = 16;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** One synthetic terminal: its signaling, its publisher and its receiving connection. */
-class Terminal {
-  participantId = '';
-  publisher: TestPublisher | null = null;
-  receiver: BundleTestSubscriber | null = null;
-  receiverTransportId = '';
-  offersAnswered = 0;
-  /** Offers are answered strictly one after another. */
-  #chain: Promise<void> = Promise.resolve();
-  readonly errors: string[] = [];
-
-  constructor(
-    readonly uid: string,
-    readonly client: SignalClient,
-  ) {
-    client.ws.on('message', (data) => this.#onEvent(JSON.parse(data.toString()) as Msg));
-  }
-
-  #onEvent(m: Msg): void {
-    if (m.type === 'subscriberOffer') {
-      const offer = m as Msg & { transportId: string; version: number; sdp: string; tracks: unknown[] };
-      this.#chain = this.#chain
-        .then(() => this.#answer(offer))
-        .catch((err: unknown) => {
-          this.errors.push(String(err));
-        });
-    } else if (m.type === 'candidate') {
-      const c = m as Msg & { transportId: string; candidate: string; mid: string };
-      if (c.transportId === this.receiverTransportId)
-        this.receiver?.pc.addRemoteCandidate(c.candidate, c.mid);
-    } else if (m.type === 'error') {
-      this.errors.push(JSON.stringify(m));
-    }
-  }
-
-  async #answer(offer: { transportId: string; version: number; sdp: string }): Promise<void> {
-    const receiver = this.receiver;
-    if (!receiver) throw new Error('an offer before the receiving connection');
-    const sdp = await receiver.answerFor({
-      participantId: this.participantId,
-      transportId: offer.transportId,
-      version: offer.version,
-      offerSdp: offer.sdp,
-      tracks: [],
-    });
-    const res = await this.client.request({
-      type: 'subscriberAnswer',
-      transportId: offer.transportId,
-      version: offer.version,
-      sdp,
-    });
-    if (!res.ok) throw new Error(`answer ${offer.version} refused: ${JSON.stringify(res.error)}`);
-    this.offersAnswered = offer.version;
-  }
-
-  async publish(): Promise<void> {
-    const publisher = new TestPublisher(this.participantId);
-    this.publisher = publisher;
-    await publisher.publish({
-      publish: async (_participantId, offerSdp) => {
-        const res = await this.client.request({ type: 'publish', sdp: offerSdp });
-        if (!res.ok) throw new Error(`publish refused: ${JSON.stringify(res.error)}`);
-        return { transportId: String(res.data?.['transportId']), answerSdp: String(res.data?.['sdp']) };
-      },
-      subscribe: () => Promise.reject(new Error('not used')),
-      setAnswer: () => Promise.reject(new Error('not used')),
-    });
-  }
-
-  async openReceiver(): Promise<void> {
-    this.receiver = new BundleTestSubscriber(this.participantId);
-    const res = await this.client.request({ type: 'openSubscriber' });
-    assert.equal(res.ok, true, JSON.stringify(res));
-    this.receiverTransportId = String(res.data?.['transportId']);
-  }
-
-  close(): void {
-    this.publisher?.close();
-    this.receiver?.close();
-    this.client.close();
-  }
-}
 
 describe(`a ${size}-person room, everyone publishing`, { timeout: 180_000 }, () => {
   let server: TestServer;

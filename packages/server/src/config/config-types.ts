@@ -36,6 +36,8 @@ export interface ParleyConfig {
   /** UDP port range of the media plane; 0 and 0 let the OS pick. */
   readonly rtcPortMin: number;
   readonly rtcPortMax: number;
+  /** One UDP port for all media (ICE UDP mux); 0: the port range (or the system's choice). */
+  readonly rtcUdpPort: number;
   /** Local address the media plane binds to; empty means all interfaces. */
   readonly rtcBindAddress: string;
   /** Public addresses announced in ICE candidates instead of the host's own (servers behind NAT). */

@@ -13,6 +13,10 @@ export function crossSettingProblems(values: Readonly<Record<string, unknown>>):
   } else if (portMin && portMax && portMax - portMin < 1) {
     problems.push(`rtcPortMax: must be above rtcPortMin (got ${portMin}-${portMax})`);
   }
+  const udpPort = values['rtcUdpPort'] as number | undefined;
+  if (udpPort && (portMin || portMax)) {
+    problems.push('rtcUdpPort: set it or rtcPortMin/rtcPortMax, not both (one port carries everything)');
+  }
   if (values['recordingStorage'] === 's3') {
     for (const key of ['s3Endpoint', 's3Bucket', 's3AccessKeyId', 's3SecretAccessKey'] as const) {
       if (values[key] === '') problems.push(`${key}: must be set when recordingStorage is s3`);

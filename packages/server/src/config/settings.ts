@@ -204,6 +204,13 @@ export const settings: Setting<keyof ParleyConfig>[] = [
     doc: 'Highest UDP port of the media plane; must be above `rtcPortMin`, or 0 with it.',
   },
   {
+    key: 'rtcUdpPort',
+    env: 'PARLEY_RTC_UDP_PORT',
+    default: 0,
+    parse: intIn(0, 65535),
+    doc: 'One UDP port for all media (ICE UDP multiplexing): every WebRTC transport shares it, so a firewall needs one port open rather than a range. 0 (default) uses `rtcPortMin`/`rtcPortMax` instead; set either this or the range, not both.',
+  },
+  {
     key: 'rtcBindAddress',
     env: 'PARLEY_RTC_BIND_ADDRESS',
     default: '',

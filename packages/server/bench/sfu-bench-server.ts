@@ -4,9 +4,14 @@
  *
  * Requests { id, op, args } get replies { id, result } or { id, error }:
  *   reset                     closes the router (if any) and opens a new one
- *   publish / subscribe / setAnswer   the MediaRouter methods
- *   sample                    { cpuUs, rssBytes, heapBytes, stats } (after a GC when exposed)
+ *   publish / subscribe / setAnswer / openSubscriber / setSubscriberAnswer / addRemoteCandidate
+ *                             the MediaRouter methods
+ *   sample                    { atMs, cpuUs, rssBytes, heapBytes, stats } (after a GC when exposed;
+ *                             atMs: performance.now() of this process, for CPU windows)
+ *   transports                [{ participantId, role, state, tracks }] (router.stats().perTransport)
  *   exit                      closes the router and disconnects (the process then ends)
+ * The router's 'subscriberOffer' and 'localCandidate' events are sent unasked, as
+ * { event: 'subscriberOffer' | 'localCandidate', data } (the event's one argument).
  */
 import { MediaRouter } from '../src/sfu/index.js';
 
@@ -29,6 +34,8 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
     case 'reset':
       router?.close();
       router = new MediaRouter({ bindAddress: '127.0.0.1', ...(args[0] as object) }, silent);
+      router.on('subscriberOffer', (data) => process.send?.({ event: 'subscriberOffer', data }));
+      router.on('localCandidate', (data) => process.send?.({ event: 'localCandidate', data }));
       return null;
     case 'publish':
       return ensure().publish(args[0] as string, args[1] as string);
@@ -36,6 +43,22 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
       return ensure().subscribe(args[0] as string, args[1] as string);
     case 'setAnswer':
       return ensure().setAnswer(args[0] as string, args[1] as string);
+    case 'openSubscriber':
+      return ensure().openSubscriber(args[0] as string, (args[1] ?? {}) as object);
+    case 'setSubscriberAnswer':
+      return ensure().setSubscriberAnswer(args[0] as string, args[1] as number, args[2] as string);
+    case 'addRemoteCandidate':
+      ensure().addRemoteCandidate(args[0] as string, args[1] as string, args[2] as string);
+      return null;
+    case 'transports':
+      return ensure()
+        .stats()
+        .perTransport.map((t) => ({
+          participantId: t.participantId,
+          role: t.role,
+          state: t.state,
+          tracks: t.trackIds.length,
+        }));
     case 'sample': {
       const gc = (globalThis as { gc?: () => void }).gc;
       if (args[0] === true && gc) {
@@ -47,6 +70,7 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
       const mem = process.memoryUsage();
       const stats = router?.stats();
       return {
+        atMs: performance.now(),
         cpuUs: cpu.user + cpu.system,
         rssBytes: mem.rss,
         heapBytes: mem.heapUsed,

@@ -9,13 +9,12 @@
  * - BundlePage: typed wrappers around the page's window.sfu / window.bundle.
  */
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Audio, PeerConnection, Video, type DataChannel, type Track } from 'node-datachannel';
 import type { Browser, Page } from 'playwright-core';
-import { SfuError, type MediaRouter, type SubscriberOfferEvent } from '../../src/sfu/index.js';
+import type { MediaRouter, SubscriberOfferEvent } from '../../src/sfu/index.js';
 import { buildRtp, isRtcp, rtcpPackets } from '../../src/rtp/rtcp.js';
 import { waitFor, type RtcpSeen } from './peers.js';
+import { startPageServer } from './page-server.js';
 
 // ---- node-datachannel peers ------------------------------------------------------------------
 
@@ -243,45 +242,12 @@ export async function startBundleHarness(router: MediaRouter): Promise<BundleHar
     }
   }
 
-  const server = http.createServer((req, res) => {
-    if (req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(pageHtml);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: Record<string, string>;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, string>;
-      } catch {
-        res.writeHead(400).end('bad json');
-        return;
-      }
-      handle(req.url ?? '/', body).then(
-        (out) => {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(out));
-        },
-        (err: unknown) => {
-          res.writeHead(err instanceof SfuError ? 409 : 500, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({ error: String(err), code: err instanceof SfuError ? err.code : 'internal' }),
-          );
-        },
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const page = await startPageServer(pageHtml, handle);
   return {
-    url: `http://127.0.0.1:${port}/`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    url: page.url,
+    close: async () => {
+      await page.close();
+    },
   };
 }
 

@@ -4,9 +4,8 @@
  * fetch() POSTs. The page script (page.js beside this file) drives RTCPeerConnections.
  */
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { SfuError, type MediaRouter } from '../../src/sfu/index.js';
+import type { MediaRouter } from '../../src/sfu/index.js';
+import { startPageServer } from './page-server.js';
 
 const pageScript = readFileSync(new URL('./page.js', import.meta.url), 'utf8');
 const pageHtml = `<!doctype html><html><head><meta charset="utf-8"><title>sfu test</title></head>
@@ -53,45 +52,12 @@ export async function startHarness(router: MediaRouter): Promise<Harness> {
     }
   }
 
-  const server = http.createServer((req, res) => {
-    if (req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(pageHtml);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: Record<string, string>;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, string>;
-      } catch {
-        res.writeHead(400).end('bad json');
-        return;
-      }
-      handle(req.url ?? '/', body).then(
-        (out) => {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(out));
-        },
-        (err: unknown) => {
-          res.writeHead(err instanceof SfuError ? 409 : 500, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({ error: String(err), code: err instanceof SfuError ? err.code : 'internal' }),
-          );
-        },
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const page = await startPageServer(pageHtml, handle);
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: page.url,
     pending,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      await page.close();
+    },
   };
 }

@@ -13,7 +13,7 @@ import { callAppsUrl, credentialSigner, ownerClient, startTestServer, type TestS
 import type { CallApp } from '@parley/protocol';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { waitFor } from './sfu-fixtures/peers.js';
-import { Terminal } from './synthetic-terminal.js';
+import { missingPairs, Terminal } from './synthetic-terminal.js';
 import { fakeMediaFlags, launchChromium } from './chromium.js';
 import { openCallPage, openPeerConnections, waitStatus } from './call-page.js';
 
@@ -38,16 +38,9 @@ describe(`a ${size}-person room, everyone publishing`, { timeout: 180_000 }, () 
     const sign = await credentialSigner(owner, app.bizName);
     let roomId = '';
     for (let i = 0; i < size; i++) {
-      const uid = `user${i}`;
-      const client = await SignalClient.open(server.url);
-      const t = new Terminal(uid, client);
+      const t = await Terminal.join(server.url, `user${i}`, sign(`user${i}`), roomId || undefined);
       terminals.push(t);
-      const welcome = await client.hello(sign(uid));
-      assert.equal(welcome.type, 'welcome', JSON.stringify(welcome));
-      const res = await client.request(i === 0 ? { type: 'createRoom' } : { type: 'joinRoom', roomId });
-      assert.equal(res.ok, true, JSON.stringify(res));
-      roomId = String(res.data?.['roomId']);
-      t.participantId = String(res.data?.['self']);
+      roomId = t.roomId;
       // Half open their receiving connection before publishing, half after: both orders work.
       if (i % 2 === 0) await t.openReceiver();
       await t.publish();
@@ -85,19 +78,7 @@ describe(`a ${size}-person room, everyone publishing`, { timeout: 180_000 }, () 
       }
       await sleep(20);
     }
-    const missing = (): string[] => {
-      const out: string[] = [];
-      for (const receiver of terminals) {
-        for (const sender of terminals) {
-          if (sender === receiver) continue;
-          for (const kind of ['audio', 'video'] as const) {
-            if (receiver.receiver!.received(sender.publisher!.ssrc[kind]).length === 0)
-              out.push(`${receiver.uid}<-${sender.uid}:${kind}`);
-          }
-        }
-      }
-      return out;
-    };
+    const missing = () => missingPairs(terminals, terminals);
     await waitFor('every (receiver, track) pair has packets', () => missing().length === 0, 10_000).catch(
       () => assert.deepEqual(missing(), [], 'pairs with no packet'),
     );
@@ -142,14 +123,9 @@ describe('a 50-person room (the default cap) with the call page as the 50th', { 
     const sign = await credentialSigner(owner, app.bizName);
     let roomId = '';
     for (let i = 0; i < 49; i++) {
-      const client = await SignalClient.open(server.url);
-      const t = new Terminal(`user${i}`, client);
+      const t = await Terminal.join(server.url, `user${i}`, sign(`user${i}`), roomId || undefined);
       terminals.push(t);
-      await client.hello(sign(t.uid));
-      const res = await client.request(i === 0 ? { type: 'createRoom' } : { type: 'joinRoom', roomId });
-      assert.equal(res.ok, true, JSON.stringify(res));
-      roomId = String(res.data?.['roomId']);
-      t.participantId = String(res.data?.['self']);
+      roomId = t.roomId;
       await t.openReceiver();
       if (i % 12 === 0 && i < 48) await t.publish();
     }
@@ -170,9 +146,7 @@ describe('a 50-person room (the default cap) with the call page as the 50th', { 
     late.close();
 
     const call = server.calls.list().find((c) => c.roomId === roomId)!;
-    const pagePid = call.room
-      .state(call.room.participants.values().next().value!)
-      .participants.find((p) => p.uid === 'page_user')!.participantId;
+    const pagePid = [...call.room.participants.values()].find((p) => p.uid === 'page_user')!.participantId;
     await waitFor(
       'the page publishes audio and video',
       () => call.router().tracks(pagePid).length === 2,
@@ -196,22 +170,14 @@ describe('a 50-person room (the default cap) with the call page as the 50th', { 
     })();
     try {
       // Every synthetic terminal receives the other synthetic publishers and the page.
-      const missing = (): string[] => {
-        const out: string[] = [];
-        for (const receiver of terminals) {
-          for (const sender of publishers) {
-            if (sender === receiver) continue;
-            for (const kind of ['audio', 'video'] as const) {
-              if (receiver.receiver!.received(sender.publisher!.ssrc[kind]).length === 0)
-                out.push(`${receiver.uid}<-${sender.uid}:${kind}`);
-            }
-          }
-          for (const ssrc of pageSsrcs) {
-            if (receiver.receiver!.received(ssrc).length === 0) out.push(`${receiver.uid}<-page:${ssrc}`);
-          }
-        }
-        return out;
-      };
+      const missing = (): string[] => [
+        ...missingPairs(terminals, publishers),
+        ...terminals.flatMap((r) =>
+          pageSsrcs
+            .filter((ssrc) => r.receiver!.received(ssrc).length === 0)
+            .map((ssrc) => `${r.uid}<-page:${ssrc}`),
+        ),
+      ];
       await waitFor(
         'every synthetic terminal receives every publisher',
         () => missing().length === 0,

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Msg } from './signal-client.js';
-import type { SignalClient } from './signal-client.js';
+import { SignalClient } from './signal-client.js';
 import { TestPublisher } from './sfu-fixtures/peers.js';
 import { BundleTestSubscriber } from './sfu-fixtures/bundle.js';
 
@@ -23,6 +23,20 @@ export class Terminal {
   readonly serverCandidates: string[] = [];
   /** The server's publish answer. */
   publishAnswerSdp = '';
+
+  /** A terminal in a room: hello with its credential, then joinRoom (createRoom without roomId). */
+  static async join(baseUrl: string, uid: string, credential: unknown, roomId?: string): Promise<Terminal> {
+    const t = new Terminal(uid, await SignalClient.open(baseUrl));
+    const welcome = await t.client.hello(credential);
+    assert.equal(welcome.type, 'welcome', JSON.stringify(welcome));
+    const res = await t.client.request(roomId ? { type: 'joinRoom', roomId } : { type: 'createRoom' });
+    assert.equal(res.ok, true, JSON.stringify(res));
+    t.roomId = String(res.data?.['roomId']);
+    t.participantId = String(res.data?.['self']);
+    return t;
+  }
+
+  roomId = '';
 
   constructor(
     readonly uid: string,
@@ -96,4 +110,19 @@ export class Terminal {
     this.receiver?.close();
     this.client.close();
   }
+}
+
+/** The (receiver, sender, kind) pairs of which the receiver has no packet yet, as "a<-b:kind". */
+export function missingPairs(receivers: readonly Terminal[], senders: readonly Terminal[]): string[] {
+  const out: string[] = [];
+  for (const receiver of receivers) {
+    for (const sender of senders) {
+      if (sender === receiver) continue;
+      for (const kind of ['audio', 'video'] as const) {
+        if (receiver.receiver!.received(sender.publisher!.ssrc[kind]).length === 0)
+          out.push(`${receiver.uid}<-${sender.uid}:${kind}`);
+      }
+    }
+  }
+  return out;
 }

@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import type { CallApp } from '@parley/protocol';
 import { loadConfig } from '../src/config/config.js';
-import { SignalClient } from './signal-client.js';
 import { callAppsUrl, credentialSigner, ownerClient, startTestServer, type TestServer } from './helpers.js';
 import { waitFor } from './sfu-fixtures/peers.js';
-import { Terminal } from './synthetic-terminal.js';
+import { missingPairs, Terminal } from './synthetic-terminal.js';
 
 /** A UDP port free right now on 127.0.0.1. */
 async function freeUdpPort(): Promise<number> {
@@ -44,31 +43,18 @@ describe('one UDP port for all media (rtcUdpPort)', { timeout: 120_000 }, () => 
     const sign = await credentialSigner(owner, app.bizName);
     let roomId = '';
     for (let i = 0; i < 3; i++) {
-      const client = await SignalClient.open(server.url);
-      const t = new Terminal(`mux${i}`, client);
+      const t = await Terminal.join(server.url, `mux${i}`, sign(`mux${i}`), roomId || undefined);
       terminals.push(t);
-      await client.hello(sign(t.uid));
-      const res = await client.request(i === 0 ? { type: 'createRoom' } : { type: 'joinRoom', roomId });
-      assert.equal(res.ok, true, JSON.stringify(res));
-      roomId = String(res.data?.['roomId']);
-      t.participantId = String(res.data?.['self']);
+      roomId = t.roomId;
       await t.openReceiver();
       await t.publish();
     }
     const missing = (): string[] => {
-      const out: string[] = [];
-      for (const receiver of terminals) {
-        for (const sender of terminals) {
-          if (sender === receiver) continue;
-          sender.publisher!.send('audio');
-          sender.publisher!.send('video');
-          for (const kind of ['audio', 'video'] as const) {
-            if (receiver.receiver!.received(sender.publisher!.ssrc[kind]).length === 0)
-              out.push(`${receiver.uid}<-${sender.uid}:${kind}`);
-          }
-        }
+      for (const sender of terminals) {
+        sender.publisher!.send('audio');
+        sender.publisher!.send('video');
       }
-      return out;
+      return missingPairs(terminals, terminals);
     };
     await waitFor('everyone receives everyone', () => missing().length === 0, 30_000).catch(() =>
       assert.deepEqual(missing(), [], 'pairs with no packet'),
